@@ -1,0 +1,218 @@
+"""A small, bounded ELF reader: class, byte order, machine, type, SONAME.
+
+ELF header: https://refspecs.linuxfoundation.org/elf/gabi4+/ch4.eheader.html
+The SONAME is read the way ldconfig reads it (glibc elf/readelflib.c): through the
+program headers, PT_DYNAMIC and the PT_LOAD segment that maps DT_STRTAB, so files with
+their section headers stripped still work.  No read is larger than a fixed bound, so a
+hostile file cannot make us allocate or read much.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import struct
+TYPE_CHECKING = False  # importing typing costs ~10 ms; mypy knows this idiom
+
+if TYPE_CHECKING:
+    from typing import Callable
+
+    Reader = Callable[[int, int], bytes]  # (offset, size) -> at most size bytes
+
+ELFCLASS32, ELFCLASS64 = 1, 2
+ELFDATA2LSB, ELFDATA2MSB = 1, 2
+ET_DYN = 3
+PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
+DT_NULL, DT_NEEDED, DT_STRTAB, DT_SONAME, DT_RPATH, DT_RUNPATH = 0, 1, 5, 14, 15, 29
+OSABI_SYSV, OSABI_GNU = 0, 3  # both mean "Linux" in practice (libc.so.6 is GNU, libssl SYSV)
+
+EM_386, EM_SPARC, EM_MIPS, EM_PPC, EM_PPC64, EM_S390 = 3, 2, 8, 20, 21, 22
+EM_ARM, EM_SPARCV9, EM_X86_64, EM_AARCH64, EM_RISCV, EM_LOONGARCH = 40, 43, 62, 183, 243, 258
+EF_ARM_ABI_FLOAT_SOFT, EF_ARM_ABI_FLOAT_HARD = 0x200, 0x400
+
+_MAX_PHNUM = 512  # real libraries have about 10; glibc's own limit is far lower in practice
+_MAX_DYN_BYTES = 64 * 1024  # 4096 Elf64_Dyn entries
+_MAX_STR = 4096  # longer than any path glibc accepts
+
+
+class ELFInvalid(ValueError):
+    """The file is not an ELF shared object we can read."""
+
+
+class ELFInfo:
+    """What the resolver needs to know about one ELF file."""
+
+    __slots__ = ("data", "elf_class", "flags", "interp", "machine", "needed", "osabi", "soname",
+                 "type")
+
+    def __init__(self, elf_class: int, data: int, osabi: int, e_type: int, machine: int,
+                 flags: int, soname: str | None, interp: str | None,
+                 needed: tuple[str, ...]) -> None:
+        self.elf_class = elf_class  # ELFCLASS32 or ELFCLASS64
+        self.data = data  # ELFDATA2LSB or ELFDATA2MSB
+        self.osabi = osabi
+        self.type = e_type  # ET_DYN for shared objects (and PIE executables)
+        self.machine = machine
+        self.flags = flags  # e_flags: ARM float ABI lives here
+        self.soname = soname  # DT_SONAME, or None
+        self.interp = interp  # PT_INTERP, or None
+        self.needed = needed  # DT_NEEDED, in order
+
+    @property
+    def abi(self) -> tuple[int, int, int, int]:
+        """The key two objects must share to be loaded into one process."""
+        float_abi = self.flags & EF_ARM_ABI_FLOAT_HARD if self.machine == EM_ARM else 0
+        return (self.elf_class, self.data, self.machine, float_abi)
+
+    def __repr__(self) -> str:
+        return (f"ELFInfo(class={self.elf_class}, data={self.data}, machine={self.machine}, "
+                f"type={self.type}, soname={self.soname!r})")
+
+
+def read_elf(path: str) -> ELFInfo:
+    """Read the ELF identification and dynamic section of *path*.
+
+    Raises ELFInvalid for anything that is not a readable ELF file (including FIFOs and
+    devices, which are never opened for blocking reads) and OSError for I/O errors.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ELFInvalid("not a regular file")
+        return _parse(lambda offset, size: os.pread(fd, size, offset))
+    finally:
+        os.close(fd)
+
+
+def parse_elf(data: bytes) -> ELFInfo:
+    """Parse ELF *data* held in memory (for tests and fuzzing)."""
+    return _parse(lambda offset, size: data[offset:offset + size])
+
+
+def _parse(read: Reader) -> ELFInfo:
+    ident = read(0, 64)
+    if len(ident) < 16 or ident[:4] != b"\x7fELF":
+        raise ELFInvalid("no ELF magic")
+    elf_class, data, osabi = ident[4], ident[5], ident[7]
+    if data == ELFDATA2LSB:
+        end = "<"
+    elif data == ELFDATA2MSB:
+        end = ">"
+    else:
+        raise ELFInvalid(f"unknown byte order {data}")
+    if elf_class == ELFCLASS64:
+        ehdr, phdr, dyn = end + "HHIQQQIHHHHHH", end + "IIQQQQQQ", end + "qQ"
+    elif elf_class == ELFCLASS32:
+        ehdr, phdr, dyn = end + "HHIIIIIHHHHHH", end + "IIIIIIII", end + "iI"
+    else:
+        raise ELFInvalid(f"unknown ELF class {elf_class}")
+    try:
+        (e_type,  # ET_DYN, ET_EXEC, ...
+         machine,  # e_machine
+         _version, _entry,
+         phoff,  # offset of the program header table
+         _shoff,
+         flags,  # e_flags
+         _ehsize,
+         phentsize,  # size of one program header
+         phnum,  # number of program headers
+         _shentsize, _shnum, _shstrndx) = struct.unpack_from(ehdr, ident, 16)
+    except struct.error as e:
+        raise ELFInvalid("truncated ELF header") from e
+
+    interp = soname = None
+    needed: tuple[str, ...] = ()
+    psize = struct.calcsize(phdr)
+    if phnum > _MAX_PHNUM or (phnum and phentsize < psize):
+        raise ELFInvalid("implausible program header table")
+    table = read(phoff, phnum * phentsize) if phnum else b""
+    if len(table) < phnum * phentsize:
+        raise ELFInvalid("truncated program header table")
+    loads = []
+    dynamic = None
+    for i in range(phnum):
+        fields = struct.unpack_from(phdr, table, i * phentsize)
+        if elf_class == ELFCLASS64:
+            p_type, _, p_offset, p_vaddr, _, p_filesz = fields[:6]
+        else:
+            p_type, p_offset, p_vaddr, _, p_filesz = fields[:5]
+        if p_type == PT_LOAD:
+            loads.append((p_vaddr, p_filesz, p_offset))
+        elif p_type == PT_DYNAMIC:
+            dynamic = (p_offset, p_filesz)
+        elif p_type == PT_INTERP:
+            raw = read(p_offset, min(p_filesz, _MAX_STR))
+            interp = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape") or None
+
+    if dynamic is not None:
+        dsize = struct.calcsize(dyn)
+        blob = read(dynamic[0], min(dynamic[1], _MAX_DYN_BYTES))
+        strtab = None
+        soname_off = None
+        needed_offs = []
+        for off in range(0, len(blob) - dsize + 1, dsize):
+            tag, val = struct.unpack_from(dyn, blob, off)
+            if tag == DT_NULL:
+                break
+            if tag == DT_STRTAB:
+                strtab = val
+            elif tag == DT_SONAME:
+                soname_off = val
+            elif tag == DT_NEEDED and len(needed_offs) < 256:
+                needed_offs.append(val)
+        if strtab is not None:
+            base = _vaddr_to_offset(loads, strtab)
+            if base is not None:
+                if soname_off is not None:
+                    soname = _read_str(read, base + soname_off)
+                needed = tuple(s for s in (_read_str(read, base + o) for o in needed_offs) if s)
+    elif e_type == ET_DYN:
+        raise ELFInvalid("shared object without PT_DYNAMIC")
+    return ELFInfo(elf_class, data, osabi, e_type, machine, flags, soname, interp, needed)
+
+
+def _vaddr_to_offset(loads: list[tuple[int, int, int]], vaddr: int) -> int | None:
+    for p_vaddr, p_filesz, p_offset in loads:
+        if p_vaddr <= vaddr < p_vaddr + p_filesz:
+            return vaddr - p_vaddr + p_offset
+    return None
+
+
+def _read_str(read: Reader, offset: int) -> str | None:
+    raw = read(offset, _MAX_STR)
+    end = raw.find(b"\0")
+    if end <= 0:  # empty, or no terminator within the bound: treat as absent
+        return None
+    return raw[:end].decode("utf-8", "surrogateescape")
+
+
+def is_shared_object(info: ELFInfo) -> bool:
+    """What ldconfig accepts as a library: ET_DYN, Linux OS ABI."""
+    return info.type == ET_DYN and info.osabi in (OSABI_SYSV, OSABI_GNU)
+
+
+def cache_flags(info: ELFInfo) -> int:
+    """The ld.so.cache flags ldconfig gives this object (glibc sysdeps/*/readelflib.c).
+
+    Returns -1 for machines ldconfig does not know.
+    """
+    m, cls = info.machine, info.elf_class
+    if m == EM_X86_64:
+        return 0x0303 if cls == ELFCLASS64 else 0x0803
+    if m == EM_AARCH64:
+        return 0x0A03
+    if m == EM_ARM:
+        if info.flags & EF_ARM_ABI_FLOAT_HARD:
+            return 0x0903
+        if info.flags & EF_ARM_ABI_FLOAT_SOFT:
+            return 0x0B03
+        return 0x0003
+    if cls == ELFCLASS64:
+        if m == EM_RISCV:  # double-float ABI (lp64d) or soft
+            return 0x1003 if info.flags & 0x6 == 0x4 else 0x0F03
+        if m == EM_LOONGARCH:
+            return 0x1203 if info.flags & 0x7 == 0x3 else 0x1103
+        return {EM_PPC64: 0x0503, EM_S390: 0x0403, EM_SPARCV9: 0x0103, EM_MIPS: 0x0703}.get(m, -1)
+    if m in (EM_386, EM_PPC, EM_S390, EM_SPARC, EM_MIPS, EM_RISCV):
+        return 0x0003
+    return -1

@@ -1,0 +1,156 @@
+"""The loader's search path: LD_LIBRARY_PATH, ld.so.conf and its includes, default dirs.
+
+glibc: ldconfig reads /etc/ld.so.conf (elf/ldconfig.c parse_conf), the loader searches
+LD_LIBRARY_PATH, the cache and its built-in system dirs (elf/dl-load.c).  musl reads
+/etc/ld-musl-<arch>.path (ldso/dynlink.c).  Every function takes *root*: paths returned
+are as seen inside root, files are read below it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+MAX_CONF_FILES = 10000  # bound the work an include glob matching "everything" can cause
+_TRIPLETS = {  # os.uname().machine, pointer bits -> Debian multiarch triplet
+    ("x86_64", 64): "x86_64-linux-gnu", ("x86_64", 32): "i386-linux-gnu",
+    ("i686", 32): "i386-linux-gnu", ("i386", 32): "i386-linux-gnu",
+    ("aarch64", 64): "aarch64-linux-gnu", ("armv7l", 32): "arm-linux-gnueabihf",
+    ("armv8l", 32): "arm-linux-gnueabihf", ("ppc64le", 64): "powerpc64le-linux-gnu",
+    ("s390x", 64): "s390x-linux-gnu", ("riscv64", 64): "riscv64-linux-gnu",
+    ("ppc64", 64): "powerpc64-linux-gnu", ("mips64", 64): "mips64el-linux-gnuabi64",
+    ("loongarch64", 64): "loongarch64-linux-gnu",
+}
+
+
+def join(root: str, path: str) -> str:
+    """*path* (absolute, as seen inside *root*) as a path on this machine."""
+    if root == "/":
+        return path
+    return root.rstrip("/") + "/" + path.lstrip("/")
+
+
+def multiarch() -> str | None:
+    """The interpreter's multiarch triplet, e.g. 'x86_64-linux-gnu'."""
+    triplet = getattr(sys.implementation, "_multiarch", None)
+    if triplet:
+        return str(triplet)
+    bits = 64 if sys.maxsize > 2**32 else 32
+    return _TRIPLETS.get((os.uname().machine, bits))
+
+
+def default_dirs(*, bits: int = 64, triplet: str | None = None) -> tuple[str, ...]:
+    """glibc's built-in system dirs: the loader searches them without a cache.
+
+    Debian's ld.so prints /lib/<triplet>, /usr/lib/<triplet>, /lib, /usr/lib; other
+    distributions put 64-bit libraries in /lib64 and /usr/lib64.
+    """
+    dirs = []
+    if triplet:
+        dirs += ["/lib/" + triplet, "/usr/lib/" + triplet]
+    if bits == 64:
+        dirs += ["/lib64", "/usr/lib64"]
+    return (*dirs, "/lib", "/usr/lib")
+
+
+def ld_library_path(value: str | None, *, musl: bool = False) -> tuple[str, ...]:
+    """Split LD_LIBRARY_PATH the way the loader does.
+
+    glibc splits on ':' and ';' and reads an empty component as the current directory;
+    musl splits on ':' and newline and skips empty components.
+    """
+    if not value:
+        return ()
+    parts = value.replace("\n" if musl else ";", ":").split(":")
+    if musl:
+        return tuple(p for p in parts if p)
+    return tuple(p or "." for p in parts)
+
+
+def parse_ld_so_conf(path: str = "/etc/ld.so.conf", *, root: str = "/",
+                     seen: list[str] | None = None) -> tuple[tuple[str, str], ...]:
+    """The directories an ld.so.conf names, in order, with where each came from.
+
+    `include` lines are glob patterns (relative ones against the including file's
+    directory), expanded in sorted order; cycles and missing files are ignored, as
+    ldconfig does.  The files read are appended to *seen* (for change detection).
+    """
+    out: list[tuple[str, str]] = []
+    _parse_conf(path, root, out, set(), seen if seen is not None else [])
+    return tuple(out)
+
+
+def _parse_conf(path: str, root: str, out: list[tuple[str, str]], visited: set[str],
+                seen: list[str]) -> None:
+    if len(visited) >= MAX_CONF_FILES:
+        return
+    host = join(root, path)
+    try:
+        real = os.path.realpath(host)
+        if real in visited:
+            return
+        visited.add(real)
+        seen.append(host)
+        with open(host, "rb") as f:
+            text = f.read(1024 * 1024).decode("utf-8", "surrogateescape")
+    except (OSError, ValueError):
+        return
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        words = line.split()
+        if words[0] == "include" and len(words) > 1:
+            for pattern in words[1:]:
+                if not pattern.startswith("/"):
+                    pattern = os.path.join(os.path.dirname(path), pattern)
+                for match in _glob(root, pattern, seen):
+                    _parse_conf(match, root, out, visited, seen)
+        elif words[0] == "hwcap":
+            continue  # obsolete; ldconfig warns and ignores it
+        else:
+            directory = line.rstrip("/") or "/"
+            out.append((directory, f"{path}:{lineno}"))
+
+
+def _glob(root: str, pattern: str, seen: list[str]) -> list[str]:
+    """Sorted matches of an absolute *pattern* inside *root*, as paths inside root."""
+    import glob  # noqa: PLC0415 -- only when a config has include lines
+
+    host = join(root, pattern)
+    seen.append(os.path.dirname(host))  # a file added there changes the answer
+    prefix = len(root.rstrip("/")) if root != "/" else 0
+    try:
+        return sorted(m[prefix:] for m in glob.glob(host))
+    except (OSError, ValueError, RecursionError):
+        return []
+
+
+def conf_dirs(*, root: str = "/", seen: list[str] | None = None) -> tuple[tuple[str, str], ...]:
+    """ld.so.conf's dirs; /etc/ld.so.conf.d/*.conf when ld.so.conf itself is missing.
+
+    An image holding libc6 but not libc-bin (every distroless image) has
+    /etc/ld.so.conf.d/<triplet>.conf but no /etc/ld.so.conf.
+    """
+    seen = seen if seen is not None else []
+    if os.path.exists(join(root, "/etc/ld.so.conf")):
+        return parse_ld_so_conf("/etc/ld.so.conf", root=root, seen=seen)
+    seen.append(join(root, "/etc/ld.so.conf"))
+    out: list[tuple[str, str]] = []
+    visited: set[str] = set()
+    for match in _glob(root, "/etc/ld.so.conf.d/*.conf", seen):
+        _parse_conf(match, root, out, visited, seen)
+    return tuple(out)
+
+
+def musl_path_dirs(arch: str, *, root: str = "/") -> tuple[tuple[str, str], ...]:
+    """musl's system dirs: /etc/ld-musl-<arch>.path, or its defaults when that is missing."""
+    path = f"/etc/ld-musl-{arch}.path"
+    try:
+        with open(join(root, path), "rb") as f:
+            text = f.read(1024 * 1024).decode("utf-8", "surrogateescape")
+    except FileNotFoundError:
+        return tuple((d, "musl default") for d in ("/lib", "/usr/local/lib", "/usr/lib"))
+    except (OSError, ValueError):
+        return ()  # musl: a path file it cannot read means no system dirs at all
+    return tuple((d, path) for d in text.replace("\n", ":").split(":") if d)
