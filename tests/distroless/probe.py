@@ -17,7 +17,11 @@ _WATCHED = ("subprocess.Popen", "os.exec", "os.posix_spawn", "os.spawn", "os.sys
 
 def _hook(event, args):
     if event.startswith(_WATCHED):
-        EVENTS.append([event, repr(args)[:200]])
+        # [event, program]: argv[0] for subprocess.Popen, the path for os.exec*/posix_spawn.
+        what = args[1] if event == "subprocess.Popen" else (args[0] if args else None)
+        if isinstance(what, (list, tuple)) and what:
+            what = what[0]
+        EVENTS.append([event, str(what)])
 
 
 sys.addaudithook(_hook)
