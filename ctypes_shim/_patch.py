@@ -1,0 +1,71 @@
+"""Swap ctypes.util.find_library for the shim's and back.
+
+The replacement keeps stock's name, docstring, signature and `__wrapped__`.  When wrapt
+is already imported (APM agents such as ddtrace instrument through it), the replacement
+is a wrapt.FunctionWrapper, so it composes with their wrappers and introspection; we
+never import wrapt ourselves, since that costs ~100 ms (it pulls in asyncio).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from types import ModuleType
+
+from . import _resolve
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+_replacements: list[Any] = []  # every replacement we made; "is it ours" is an identity test
+
+
+def replacement(stock: Callable[[str], str | None]) -> Any:
+    """A find_library that answers from the shim's resolver."""
+    resolver = _resolve.default()
+    hits, lookup = resolver.hits, resolver.lookup
+
+    def find_library(name: str) -> str | None:
+        try:
+            return hits[name]  # the hot path: one dict lookup
+        except (KeyError, TypeError):
+            return lookup(name)
+
+    new: Any
+    if "wrapt" in sys.modules:
+        import wrapt  # noqa: PLC0415 -- already imported by someone else: free
+
+        def wrapper(wrapped: object, instance: object, args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> str | None:
+            return find_library(*args, **kwargs)
+
+        new = wrapt.FunctionWrapper(stock, wrapper)
+    else:
+        new = functools.wraps(stock)(find_library)
+    _replacements.append(new)
+    return new
+
+
+def is_ours(function: object) -> bool:
+    return any(function is r for r in _replacements)
+
+
+def is_patched(module: ModuleType) -> bool:
+    return is_ours(getattr(module, "find_library", None))
+
+
+def apply(module: ModuleType) -> None:
+    """Patch *module* (ctypes.util) in place; a no-op off Linux or when already patched."""
+    if not sys.platform.startswith("linux") or is_patched(module):
+        return
+    module.find_library = replacement(module.find_library)  # type: ignore[attr-defined]
+
+
+def revert(module: ModuleType) -> bool:
+    """Put stock find_library back; True if it was ours."""
+    current = getattr(module, "find_library", None)
+    if not is_ours(current):
+        return False
+    module.find_library = current.__wrapped__  # type: ignore[union-attr,attr-defined]
+    return True
