@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -90,3 +94,97 @@ def _probe(root: Path, request: dict[str, Any], *, user: int = 0, env: dict[str,
 def probe() -> Callable[..., dict[str, Any]]:
     """``probe(root, request, user=0, env=None, python_args=())`` -> the probe's JSON output."""
     return _probe
+
+
+# ---------------------------------------------------------------------------------------------
+# The two activation routes, set up with the same paths and environment as examples/Dockerfile.*
+
+REPO = HERE.parents[1]
+EXAMPLES = REPO / "examples"
+SITE_DIR = "usr/local/lib/python3.11/dist-packages"  # a site dir of Debian's python3.11 (route 2)
+ROUTE_ENV = {
+    "route1": {"PYTHONPATH": "/app/site:/app/deps"},  # examples/Dockerfile.sitecustomize
+    "route2": {},  # examples/Dockerfile.pth: activated by ctypes_shim.pth in the site dir
+}
+LATER_LAYER = "libyaml-0-2"  # unpacked after the shim is installed: found with no regeneration
+LD_LIBRARY_PATH_PKG = "libzstd1"  # its libzstd.so.1* copied to /opt/x, reachable only via LD_LIBRARY_PATH
+
+
+def _pip(*args: str) -> None:
+    """pip of the interpreter running the tests, targeting the image's CPython 3.11."""
+    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args]
+    if args[0] == "install" and sys.version_info[:2] != (3, 11):
+        # Same wheels as a 3.11 build stage would pick (wrapt has a C extension).
+        cmd += ["--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
+                "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64",
+                "--only-binary=:all:"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode:
+        pytest.fail(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
+
+
+@pytest.fixture(scope="session")
+def shim_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ctypes-shim wheel: $CTYPES_SHIM_TEST_WHEEL, or ``pip wheel --no-deps`` of this checkout."""
+    given = os.environ.get("CTYPES_SHIM_TEST_WHEEL")
+    if given:
+        return Path(given)
+    out = tmp_path_factory.mktemp("wheel")
+    _pip("wheel", "--no-deps", str(REPO), "-w", str(out))
+    (wheel,) = out.glob("ctypes_shim-*.whl")
+    return wheel
+
+
+@dataclass
+class RouteRoot:
+    route: str
+    path: Path
+    env: dict[str, str]
+    before_layer: dict[str, Any] = field(default_factory=dict)  # probe output before LATER_LAYER
+
+
+def _copy_to_opt_x(root: Path, deb: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["dpkg-deb", "-x", deb, tmp], check=True)
+        dest = root / "opt/x"
+        dest.mkdir(parents=True)
+        for lib in Path(tmp, "usr/lib/x86_64-linux-gnu").glob("libzstd.so.1*"):
+            shutil.copy2(lib, dest / lib.name, follow_symlinks=False)
+
+
+def _route_root(route: str, make_root: Callable[[str], Path], wheel: Path) -> RouteRoot:
+    root = make_root(route)
+    if route == "route1":
+        # Dockerfile.sitecustomize: pip install --target /app/deps; template in /app/site.
+        _pip("install", "--target", str(root / "app/deps"), str(wheel), "gunicorn")
+        (root / "app/site").mkdir(parents=True)
+        shutil.copy2(REPO / "sitecustomize_template/sitecustomize.py", root / "app/site/sitecustomize.py")
+    else:
+        # Dockerfile.pth: the wheel (with ctypes_shim.pth) in a site dir of the image's python.
+        _pip("install", "--target", str(root / SITE_DIR), str(wheel), "gunicorn")
+    (root / "app").mkdir(exist_ok=True)
+    shutil.copy2(EXAMPLES / "app.py", root / "app/app.py")
+    rr = RouteRoot(route, root, ROUTE_ENV[route])
+    rr.before_layer = _probe(root, {"names": ["yaml-0"], "use": "shim"}, env=rr.env)
+    mkroot.add_layer(str(root), [LATER_LAYER])
+    _copy_to_opt_x(root, mkroot.fetch_debs([LD_LIBRARY_PATH_PKG])[LD_LIBRARY_PATH_PKG])
+    return rr
+
+
+@pytest.fixture(scope="session")
+def route1_root(make_root: Callable[[str], Path], shim_wheel: Path) -> RouteRoot:
+    """Route 1: sitecustomize on PYTHONPATH, shim + gunicorn in /app/deps, then later layers."""
+    return _route_root("route1", make_root, shim_wheel)
+
+
+@pytest.fixture(scope="session")
+def route2_root(make_root: Callable[[str], Path], shim_wheel: Path) -> RouteRoot:
+    """Route 2: the wheel in /usr/local/lib/python3.11/dist-packages, activated by its .pth."""
+    return _route_root("route2", make_root, shim_wheel)
+
+
+@pytest.fixture(params=["route1", "route2"])
+def route_root(request: pytest.FixtureRequest) -> RouteRoot:
+    """Each activation route in turn."""
+    rr: RouteRoot = request.getfixturevalue(f"{request.param}_root")
+    return rr

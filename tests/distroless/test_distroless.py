@@ -9,6 +9,10 @@ from typing import Any, Callable
 import chroot
 import pytest
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from conftest import RouteRoot
+
 pytestmark = pytest.mark.distroless
 
 USERS = pytest.mark.parametrize("user", [0, chroot.NONROOT], ids=["root", "nonroot"])
@@ -97,3 +101,129 @@ def test_stock_find_library_returns_none(
     # Stock tried to start /sbin/ldconfig and ld (both absent, so it failed quietly): exactly
     # the process starts the shim must avoid.
     assert {what for event, what in out["events"] if event == "subprocess.Popen"} == {"/sbin/ldconfig", "ld"}
+
+
+# ---------------------------------------------------------------------------------------------
+# With ctypes_shim, by both activation routes (see conftest.py and examples/)
+
+LATER = {"yaml-0": ("libyaml-0.so.2", "/usr/lib/x86_64-linux-gnu", "yaml_get_version_string")}
+ALL = {**LIBS, **LATER}
+CALLED = {  # name -> expected return value of the called symbol (None: any non-empty value)
+    "z": 891568578,  # crc32(0, b"abc", 3) == zlib.crc32(b"abc")
+    "sqlite3": None, "lzma": None, "bz2": None, "crypto": None, "gomp": None, "yaml-0": None,
+}
+SEED = (Path(__file__).parent / "seed_sendfile.py").read_text()
+DRIVER = (Path(__file__).parent / "gunicorn_driver.py").read_text()
+
+
+def _expect_resolved(out: dict[str, Any], names: dict[str, tuple[str, str, str]]) -> None:
+    for name, (soname, _, sym) in names.items():
+        r = out["results"][name]
+        assert (name, r["stock"], r["shim"], r.get("loaded"), r.get("symbol")) == (name, soname, soname, soname, sym), r
+        if name in CALLED:
+            assert r["call"] == CALLED[name] or (CALLED[name] is None and r["call"]), r
+
+
+@USERS
+def test_route_resolves_every_library(route_root: RouteRoot, probe: Callable[..., dict[str, Any]], user: int) -> None:
+    """Each name resolves to its SONAME, CDLL loads it, its symbol is there, and no process is started."""
+    out = probe(route_root.path, {"names": list(ALL), "symbols": {n: s for n, (_, _, s) in ALL.items()},
+                                  "use": "shim"}, user=user, env=route_root.env)
+    assert out["uid"] == user
+    assert out["shim_installed"] is True
+    _expect_resolved(out, ALL)
+    assert out["results"]["c"]["call"] > 0  # getpid() through the found libc
+    assert out["events"] == []
+    assert "subprocess" not in out["modules_at_start"]
+    # Debian's /etc/python3.11/sitecustomize.py still ran (route 1 shadows it and chains to it).
+    assert out["debian_sitecustomize_ran"] is True
+    expected_sitecustomize = {"route1": "/app/site/sitecustomize.py",
+                              "route2": "/usr/lib/python3.11/sitecustomize.py"}[route_root.route]
+    assert out["sitecustomize"] == expected_sitecustomize
+
+
+def test_route_later_layer_needs_no_regeneration(route_root: RouteRoot) -> None:
+    """A library unpacked after the shim was installed (libyaml-0-2) was not there before and is found now."""
+    before = route_root.before_layer["results"]["yaml-0"]
+    assert (before["stock"], before["shim"]) == (None, None)
+    assert not (route_root.path / "etc/ld.so.cache").exists()  # nothing was regenerated
+
+
+@USERS
+def test_route_ld_library_path(route_root: RouteRoot, probe: Callable[..., dict[str, Any]], user: int) -> None:
+    """A library only in LD_LIBRARY_PATH (/opt/x/libzstd.so.1) is found and loads; without it, it is not."""
+    req = {"names": ["zstd"], "symbols": {"zstd": "ZSTD_versionString"}, "use": "shim"}
+    out = probe(route_root.path, req, user=user, env={**route_root.env, "LD_LIBRARY_PATH": "/opt/x"})
+    r = out["results"]["zstd"]
+    assert (r["shim"], r["stock"], r.get("loaded"), r.get("call")) == ("libzstd.so.1",) * 3 + ("1.5.4",), r
+    assert out["events"] == []
+    out = probe(route_root.path, req, user=user, env=route_root.env)
+    assert out["results"]["zstd"]["shim"] is None
+
+
+@USERS
+def test_route_isolated_mode(route_root: RouteRoot, probe: Callable[..., dict[str, Any]], user: int) -> None:
+    """``python -I`` keeps the .pth route (site dirs still run) and drops the PYTHONPATH route, as documented."""
+    req = {"names": ["c", "ssl"], "use": "shim"}
+    out = probe(route_root.path, req, user=user, env=route_root.env, python_args=("-I",))
+    assert out["flags_isolated"] == 1
+    if route_root.route == "route2":
+        assert out["shim_installed"] is True
+        assert [out["results"][n]["stock"] for n in req["names"]] == ["libc.so.6", "libssl.so.3"]
+        assert out["events"] == []
+    else:
+        assert "shim_import_error" in out  # -I ignores PYTHONPATH: /app/deps is not importable
+        assert out["results"]["c"]["stock"] is None
+
+
+@USERS
+def test_route_kill_switch(route_root: RouteRoot, probe: Callable[..., dict[str, Any]], user: int) -> None:
+    """CTYPES_SHIM_DISABLE=1 leaves stock find_library in place (and Debian's sitecustomize still runs)."""
+    out = probe(route_root.path, {"names": ["c"]}, user=user, env={**route_root.env, "CTYPES_SHIM_DISABLE": "1"})
+    assert out["find_library_module"] == "ctypes.util"
+    assert out["results"]["c"]["stock"] is None
+    assert out["debian_sitecustomize_ran"] is True
+
+
+@USERS
+def test_seed_gunicorn_sendfile_stock(plain_root: Path, user: int) -> None:
+    """Without the shim, gunicorn's old pattern gets CDLL(None): the program's global scope, not libc by name."""
+    r = chroot.run(str(plain_root), ["-c", SEED], user=user)
+    out = json.loads(r.stdout)
+    assert (out["find_library_c"], out["libc_handle_name"]) == (None, None), r.stderr
+    # It still sends, by luck: glibc's dlopen(NULL) scope exports sendfile.
+    assert (out["sent"], out["received"], out["sha256_match"]) == (1 << 20, 1 << 20, True)
+
+
+@USERS
+def test_seed_gunicorn_sendfile(route_root: RouteRoot, user: int) -> None:
+    """gunicorn's old ``CDLL(find_library("c"), use_errno=True).sendfile`` loads libc.so.6 and sends 1 MiB."""
+    r = chroot.run(str(route_root.path), ["-c", SEED], user=user, env=route_root.env)
+    assert r.rc == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert (out["find_library_c"], out["libc_handle_name"]) == ("libc.so.6", "libc.so.6")
+    assert (out["sent"], out["received"], out["sha256_match"]) == (1 << 20, 1 << 20, True)
+    assert out["spawned"] == []
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "gthread"])
+def test_gunicorn_serves_app_as_nonroot(route_root: RouteRoot, worker_class: str) -> None:
+    """gunicorn serves examples/app.py; its workers resolve every library through the shim; SIGTERM exits 0."""
+    req = {"worker_class": worker_class, "args": ["--chdir", "/app"], "requests": 4}
+    r = chroot.run(str(route_root.path), ["-c", DRIVER, json.dumps(req)], user=chroot.NONROOT,
+                   env=route_root.env, timeout=90)
+    assert r.rc == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert "error" not in out, out["log_tail"]
+    assert out["rc"] == 0, out["log_tail"]
+    assert len(out["responses"]) == 4
+    for resp in out["responses"]:
+        body = resp["json"]
+        assert resp["status"] == 200
+        assert body["uid"] == chroot.NONROOT
+        assert body["server"].startswith("gunicorn")
+        assert body["ctypes_shim"]["installed"] is True
+        assert body["spawned"] == []
+        sonames = {name: lib["soname"] for name, lib in body["libraries"].items()}
+        assert sonames == {name: soname for name, (soname, _, _) in LIBS.items()}
+        assert all("error" not in lib and lib.get("symbol") for lib in body["libraries"].values())
