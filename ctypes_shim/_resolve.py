@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 _MAX_NAME = 255  # NAME_MAX: no file can be called lib<longer name>.so
 _MUSL_LIBC_NAMES = frozenset(("c", "m", "pthread", "rt", "dl", "util", "xnet", "crypt"))
 _resolvers: weakref.WeakSet[Resolver] = weakref.WeakSet()
+_UNREAD = (-1,)  # a stat signature no file has
 
 
 def libcmp_key(name: str) -> tuple[tuple[int, int], ...]:
@@ -80,6 +81,8 @@ class Native:
             self.cache_ok = frozenset((0x0903, 0x0003))
         elif flags == 0x0B03:
             self.cache_ok = frozenset((0x0B03, 0x0003))
+        elif flags == 0x0003:  # generic glibc check: libc6, or ELF that needs no libc
+            self.cache_ok = frozenset((0x0001, 0x0003))
         else:
             self.cache_ok = frozenset((flags,))
         interp = os.path.basename(info.interp or "") if info else ""
@@ -111,7 +114,7 @@ class Resolver:
         self._native = native
         self._environ = environ  # None: os.environ at each call
         self._lock = threading.RLock()
-        self._cache_sig: tuple[int, ...] | None = None
+        self._cache_sig: tuple[int, ...] | None = _UNREAD
         self._cache: _ldcache.Cache | None = None
         self._cache_error = "not read yet"
         self._cache_index: Index = {}
@@ -159,7 +162,7 @@ class Resolver:
     def cache_clear(self) -> None:
         with self._lock:
             self.hits.clear()
-            self._cache_sig = self._conf_sig = None
+            self._cache_sig, self._conf_sig = _UNREAD, None
             self._dirs.clear()
             self._elf.clear()
 

@@ -1,0 +1,132 @@
+"""The struct-based ELF reader, on generated files and against pyelftools on host libraries."""
+
+from __future__ import annotations
+
+import glob
+import io
+import os
+
+import pytest
+
+import elfgen
+from ctypes_shim import _elf
+
+
+@pytest.mark.parametrize("bits", [32, 64])
+@pytest.mark.parametrize("endian", ["little", "big"])
+def test_reads_class_order_machine_soname(bits: int, endian: str) -> None:
+    """Every class/byte-order combination yields its header fields and SONAME."""
+    data = elfgen.elf(bits=bits, endian=endian, machine=elfgen.EM_PPC64, soname="libx.so.3",
+                      needed=("liba.so.1", "libb.so.2"), interp="/lib/ld.so.1")
+    info = _elf.parse_elf(data)
+    assert info.elf_class == (1 if bits == 32 else 2)
+    assert info.data == (1 if endian == "little" else 2)
+    assert info.machine == elfgen.EM_PPC64
+    assert info.soname == "libx.so.3"
+    assert info.needed == ("liba.so.1", "libb.so.2")
+    assert info.interp == "/lib/ld.so.1"
+    assert _elf.is_shared_object(info)
+
+
+def test_no_soname() -> None:
+    """A library linked without -soname has none."""
+    assert _elf.parse_elf(elfgen.elf()).soname is None
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"", "no ELF magic"),
+    (b"!<arch>\n", "no ELF magic"),
+    (b"/* GNU ld script */ GROUP ( libc.so.6 )", "no ELF magic"),
+    (b"\x7fELF\x03\x01\x01" + b"\0" * 57, "unknown ELF class"),
+    (b"\x7fELF\x02\x03\x01" + b"\0" * 57, "unknown byte order"),
+    (b"\x7fELF\x02\x01\x01" + b"\0" * 20, "truncated ELF header"),
+], ids=["empty", "archive", "linker-script", "bad-class", "bad-order", "short-header"])
+def test_rejects_non_elf(data: bytes, message: str) -> None:
+    """Anything that is not a whole ELF header raises ELFInvalid, a ValueError."""
+    with pytest.raises(_elf.ELFInvalid, match=message):
+        _elf.parse_elf(data)
+
+
+@pytest.mark.parametrize("cut", [60, 70, 130, 150])
+def test_truncated_files_raise_or_lose_only_the_soname(cut: int) -> None:
+    """A file cut short never yields a wrong SONAME."""
+    data = elfgen.elf(soname="libcut.so.1")[:cut]
+    try:
+        info = _elf.parse_elf(data)
+    except _elf.ELFInvalid:
+        return
+    assert info.soname in (None, "libcut.so.1")
+
+
+def test_fifo_is_not_opened_for_a_blocking_read(tmp_path: object) -> None:
+    """A FIFO named like a library is refused at once, not read."""
+    path = os.path.join(str(tmp_path), "libfifo.so.1")
+    os.mkfifo(path)
+    with pytest.raises(_elf.ELFInvalid, match="not a regular file"):
+        _elf.read_elf(path)
+
+
+@pytest.mark.parametrize(("kw", "flags"), [
+    ({"machine": elfgen.EM_X86_64}, 0x0303),
+    ({"machine": elfgen.EM_X86_64, "bits": 32}, 0x0803),
+    ({"machine": elfgen.EM_386, "bits": 32}, 0x0003),
+    ({"machine": elfgen.EM_AARCH64}, 0x0A03),
+    ({"machine": elfgen.EM_ARM, "bits": 32, "flags": 0x05000400}, 0x0903),
+    ({"machine": elfgen.EM_ARM, "bits": 32, "flags": 0x05000200}, 0x0B03),
+    ({"machine": elfgen.EM_PPC64, "endian": "big"}, 0x0503),
+    ({"machine": elfgen.EM_S390, "endian": "big"}, 0x0403),
+    ({"machine": elfgen.EM_RISCV, "flags": 0x4}, 0x1003),
+    ({"machine": 0x9999}, -1),
+], ids=lambda v: str(v))
+def test_cache_flags_match_ldconfig(kw: dict[str, int], flags: int) -> None:
+    """The flags we would give an object are ldconfig's (glibc readelflib.c)."""
+    assert _elf.cache_flags(_elf.parse_elf(elfgen.elf(**kw))) == flags  # type: ignore[arg-type]
+
+
+def _host_libraries() -> list[str]:
+    out = []
+    for pattern in ("/lib/*/lib*.so*", "/usr/lib/*/lib*.so*", "/usr/lib64/lib*.so*"):
+        out += glob.glob(pattern)
+    return sorted({os.path.realpath(p) for p in out if os.path.isfile(p)})
+
+
+@pytest.mark.host
+def test_matches_pyelftools_on_every_host_library() -> None:
+    """Class, machine, type, SONAME and DT_NEEDED agree with pyelftools on every host .so."""
+    elffile = pytest.importorskip("elftools.elf.elffile")
+    from elftools.common.exceptions import ELFError
+
+    libraries = _host_libraries()
+    if not libraries:
+        pytest.skip("no shared libraries under /lib/*/ or /usr/lib/*/")
+    compared = 0
+    for path in libraries:
+        with open(path, "rb") as f:
+            data = f.read()
+        try:
+            ref = elffile.ELFFile(io.BytesIO(data))
+            header = ref.header
+        except (ELFError, Exception):
+            with pytest.raises(_elf.ELFInvalid):
+                _elf.parse_elf(data)
+            continue
+        ours = _elf.read_elf(path)
+        assert ours.elf_class == (2 if ref.elfclass == 64 else 1), path
+        assert ours.machine == _e_machine(data, ref.little_endian), path
+        assert ours.type == {"ET_DYN": 3, "ET_EXEC": 2}.get(header["e_type"], ours.type), path
+        soname, needed = None, []
+        for segment in ref.iter_segments():
+            if segment["p_type"] == "PT_DYNAMIC":
+                for tag in segment.iter_tags():
+                    if tag.entry.d_tag == "DT_SONAME":
+                        soname = tag.soname
+                    elif tag.entry.d_tag == "DT_NEEDED":
+                        needed.append(tag.needed)
+        assert (path, ours.soname) == (path, soname)
+        assert (path, ours.needed) == (path, tuple(needed))
+        compared += 1
+    assert compared > 10
+
+
+def _e_machine(data: bytes, little: bool) -> int:
+    return int.from_bytes(data[18:20], "little" if little else "big")
