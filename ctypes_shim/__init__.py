@@ -3,8 +3,6 @@
 Importing this package is cheap: names are resolved on first access.
 """
 
-from __future__ import annotations
-
 __version__ = "0.1.0"
 __all__ = ["__version__", "find_library", "install", "is_installed", "uninstall"]
 
@@ -29,5 +27,5 @@ def __getattr__(name: str) -> object:
     return value
 
 
-def __dir__() -> list[str]:
+def __dir__() -> "list[str]":
     return __all__

@@ -74,8 +74,15 @@ def _fresh_default_resolver() -> object:
         _resolve._default.cache_clear()
 
 
+# Subprocesses run the base interpreter, not the test venv's: under tox the venv holds the
+# wheel's .pth, which would activate the shim in every child before the test could look.
+BASE_PYTHON = os.path.join(sys.base_prefix, "bin", "python%d.%d" % sys.version_info[:2])
+if not os.path.exists(BASE_PYTHON):
+    BASE_PYTHON = sys.executable
+
+
 def run_python(code: str, *args: str, env: dict[str, str] | None = None,
-               executable: str = sys.executable, cwd: str | None = None,
+               executable: str = BASE_PYTHON, cwd: str | None = None,
                ) -> subprocess.CompletedProcess[str]:
     """Run *code* in a fresh interpreter; the environment is minimal unless given."""
     base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
