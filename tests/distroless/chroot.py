@@ -25,7 +25,7 @@ import sys
 from typing import NamedTuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkroot import ENTRYPOINT, IMAGE_ENV, NONROOT, WORKDIR  # noqa: E402
+from mkroot import ENTRYPOINT, IMAGE_ENV, NONROOT, WORKDIR
 
 ROOT_USER = 0
 _DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
@@ -50,7 +50,19 @@ def available() -> str | None:
             return f"{tool} not found on PATH"
     try:
         proc = subprocess.run(
-            ["unshare", "--mount", "--net", "--pid", "--fork", "--kill-child", "ip", "link", "set", "lo", "up"],
+            [
+                "unshare",
+                "--mount",
+                "--net",
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "ip",
+                "link",
+                "set",
+                "lo",
+                "up",
+            ],
             capture_output=True,
             text=True,
             timeout=30,
@@ -64,7 +76,7 @@ def available() -> str | None:
 
 
 def image_env(user: int = ROOT_USER) -> dict[str, str]:
-    """The environment a container of the image starts with (image ENV + HOME, as docker sets it)."""
+    """The environment a container of the image starts with: image ENV + HOME, as docker sets."""
     return {**IMAGE_ENV, "HOME": "/root" if user == ROOT_USER else "/home/nonroot"}
 
 
@@ -111,13 +123,15 @@ def run(
     user: int = ROOT_USER,
     env: dict[str, str] | None = None,
     workdir: str | None = None,
-    input: str | None = None,  # noqa: A002  (same name as subprocess.run)
+    input: str | None = None,
     timeout: float = 60,
     entrypoint: list[str] | tuple[str, ...] = ENTRYPOINT,
 ) -> Result:
-    """Run ``/usr/bin/python3.11 *args`` inside ``root`` as ``user`` (0 or 65532); never raises on rc != 0."""
+    """Run ``/usr/bin/python3.11 *args`` in ``root`` as ``user`` (0 or 65532); returns rc, no raise."""
     cmd = command(root, args, user=user, env=env, workdir=workdir, entrypoint=entrypoint)
-    proc = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run(
+        cmd, input=input, capture_output=True, text=True, timeout=timeout, check=False
+    )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -133,12 +147,16 @@ def _inner(spec: dict[str, object]) -> None:
     _sh("mount", "-t", "tmpfs", "-o", "mode=755,nosuid", "tmpfs", dev)
     for node in _DEV_NODES:
         target = os.path.join(dev, node)
-        open(target, "w").close()  # noqa: SIM115  (a mount point)
+        open(target, "w").close()
         _sh("mount", "--bind", f"/dev/{node}", target)
     os.makedirs(os.path.join(dev, "shm"))
     _sh("mount", "-t", "tmpfs", "-o", "mode=1777,nosuid,nodev", "tmpfs", os.path.join(dev, "shm"))
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+    for name, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
         os.symlink(target, os.path.join(dev, name))
     # docker bind-mounts /etc/hosts; the file lives on the /dev tmpfs so nothing is left behind.
     hosts_src = os.path.join(dev, ".hosts")
@@ -146,7 +164,7 @@ def _inner(spec: dict[str, object]) -> None:
         f.write(_HOSTS)
     hosts = os.path.join(root, "etc/hosts")
     if not os.path.exists(hosts):
-        open(hosts, "w").close()  # noqa: SIM115  (the container layer gets it, as with docker)
+        open(hosts, "w").close()
     _sh("mount", "--bind", "-o", "ro", hosts_src, hosts)
     os.chroot(root)
     os.chdir(str(spec["workdir"]))

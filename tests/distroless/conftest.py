@@ -1,4 +1,4 @@
-"""Fixtures for the distroless tests: real Debian 12 packages unpacked into a root, run in a chroot."""
+"""Fixtures for the distroless tests: real Debian 12 packages unpacked into a root, chrooted."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,8 +18,9 @@ sys.path.insert(0, str(HERE))  # mkroot/chroot are plain scripts, not a package
 
 import chroot  # noqa: E402
 import mkroot  # noqa: E402
+from recipe import EXAMPLES, LATER_LAYER, LD_LIBRARY_PATH_PKG, REPO, ROUTE_ENV, SITE_DIR, RouteRoot  # noqa: E402
 
-# Set CTYPES_SHIM_TEST_DISTROLESS=require (CI runs as root) to turn "cannot run here" into a failure.
+# CTYPES_SHIM_TEST_DISTROLESS=require (CI runs as root) turns "cannot run here" into a failure.
 _REQUIRE = os.environ.get("CTYPES_SHIM_TEST_DISTROLESS") == "require"
 
 # Test instrumentation, not part of the image: Debian's /etc/python3.11/sitecustomize.py does
@@ -32,7 +32,8 @@ APPORT_HOOK = "import sys\n\n\ndef install():\n    sys._probe_apport_hook_instal
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "distroless: runs in a rebuilt gcr.io/distroless/python3-debian12 root (needs root, unshare)"
+        "markers",
+        "distroless: runs in a rebuilt gcr.io/distroless/python3-debian12 root (root, unshare)",
     )
 
 
@@ -56,7 +57,9 @@ def image_debs() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def make_root(image_debs: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+def make_root(
+    image_debs: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], Path]:
     """Factory: a fresh copy of the image filesystem per call (about one second each)."""
 
     def make(name: str) -> Path:
@@ -79,10 +82,18 @@ def plain_root(make_root: Callable[[str], Path]) -> Path:
 PROBE = (HERE / "probe.py").read_text()
 
 
-def _probe(root: Path, request: dict[str, Any], *, user: int = 0, env: dict[str, str] | None = None,
-           python_args: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Run probe.py inside ``root`` and return its JSON; fail with its stderr if it did not print any."""
-    res = chroot.run(str(root), [*python_args, "-c", PROBE, json.dumps(request)], user=user, env=env)
+def _probe(
+    root: Path,
+    request: dict[str, Any],
+    *,
+    user: int = 0,
+    env: dict[str, str] | None = None,
+    python_args: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Run probe.py inside ``root`` and return its JSON; fail with its stderr if it printed none."""
+    res = chroot.run(
+        str(root), [*python_args, "-c", PROBE, json.dumps(request)], user=user, env=env
+    )
     if res.rc != 0 or not res.stdout.strip():
         pytest.fail(f"probe failed rc={res.rc}\nstdout:\n{res.stdout}\nstderr:\n{res.stderr}")
     result: dict[str, Any] = json.loads(res.stdout.strip().splitlines()[-1])
@@ -99,25 +110,25 @@ def probe() -> Callable[..., dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------
 # The two activation routes, set up with the same paths and environment as examples/Dockerfile.*
 
-REPO = HERE.parents[1]
-EXAMPLES = REPO / "examples"
-SITE_DIR = "usr/local/lib/python3.11/dist-packages"  # a site dir of Debian's python3.11 (route 2)
-ROUTE_ENV = {
-    "route1": {"PYTHONPATH": "/app/site:/app/deps"},  # examples/Dockerfile.sitecustomize
-    "route2": {},  # examples/Dockerfile.pth: activated by ctypes_shim.pth in the site dir
-}
-LATER_LAYER = "libyaml-0-2"  # unpacked after the shim is installed: found with no regeneration
-LD_LIBRARY_PATH_PKG = "libzstd1"  # its libzstd.so.1* copied to /opt/x, reachable only via LD_LIBRARY_PATH
-
 
 def _pip(*args: str) -> None:
     """pip of the interpreter running the tests, targeting the image's CPython 3.11."""
     cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args]
     if args[0] == "install" and sys.version_info[:2] != (3, 11):
         # Same wheels as a 3.11 build stage would pick (wrapt has a C extension).
-        cmd += ["--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
-                "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64",
-                "--only-binary=:all:"]
+        cmd += [
+            "--python-version",
+            "3.11",
+            "--implementation",
+            "cp",
+            "--abi",
+            "cp311",
+            "--platform",
+            "manylinux_2_28_x86_64",
+            "--platform",
+            "manylinux2014_x86_64",
+            "--only-binary=:all:",
+        ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode:
         pytest.fail(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -125,7 +136,7 @@ def _pip(*args: str) -> None:
 
 @pytest.fixture(scope="session")
 def shim_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The ctypes-shim wheel: $CTYPES_SHIM_TEST_WHEEL, or ``pip wheel --no-deps`` of this checkout."""
+    """The ctypes-shim wheel: $CTYPES_SHIM_TEST_WHEEL, or ``pip wheel --no-deps`` of the repo."""
     given = os.environ.get("CTYPES_SHIM_TEST_WHEEL")
     if given:
         return Path(given)
@@ -133,14 +144,6 @@ def shim_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _pip("wheel", "--no-deps", str(REPO), "-w", str(out))
     (wheel,) = out.glob("ctypes_shim-*.whl")
     return wheel
-
-
-@dataclass
-class RouteRoot:
-    route: str
-    path: Path
-    env: dict[str, str]
-    before_layer: dict[str, Any] = field(default_factory=dict)  # probe output before LATER_LAYER
 
 
 def _copy_to_opt_x(root: Path, deb: str) -> None:
@@ -158,7 +161,9 @@ def _route_root(route: str, make_root: Callable[[str], Path], wheel: Path) -> Ro
         # Dockerfile.sitecustomize: pip install --target /app/deps; template in /app/site.
         _pip("install", "--target", str(root / "app/deps"), str(wheel), "gunicorn")
         (root / "app/site").mkdir(parents=True)
-        shutil.copy2(REPO / "sitecustomize_template/sitecustomize.py", root / "app/site/sitecustomize.py")
+        shutil.copy2(
+            REPO / "sitecustomize_template/sitecustomize.py", root / "app/site/sitecustomize.py"
+        )
     else:
         # Dockerfile.pth: the wheel (with ctypes_shim.pth) in a site dir of the image's python.
         _pip("install", "--target", str(root / SITE_DIR), str(wheel), "gunicorn")

@@ -1,6 +1,7 @@
 """Run inside the image: start gunicorn on 127.0.0.1, make HTTP requests, stop it with SIGTERM.
 
-``python3.11 -c <this file> '{"worker_class": "sync", "args": [...]}'``. The driver and gunicorn
+``python3.11 -c <this file> '{"args": [gunicorn args without --bind], "requests": 4}'``: runs
+``python3.11 -m gunicorn --bind 127.0.0.1:<free port> ARGS``. The driver and gunicorn
 share the namespace's loopback; nothing outside can reach them. Prints one JSON object with
 the parsed responses, gunicorn's exit code and the tail of its log.
 """
@@ -18,17 +19,8 @@ req = json.loads(sys.argv[1])
 with socket.socket() as s:  # a free port on the namespace's loopback
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
-log_path = "/tmp/gunicorn-%s-%d.log" % (req["worker_class"], os.getuid())
-cmd = [
-    sys.executable, "-m", "gunicorn",
-    "--bind", "127.0.0.1:%d" % port,
-    "--worker-class", req["worker_class"],
-    "--workers", str(req.get("workers", 2)),
-    "--threads", str(req.get("threads", 2)),
-    "--graceful-timeout", "5",
-    *req.get("args", []),
-    req.get("app", "app:app"),
-]
+log_path = f"/tmp/gunicorn-{os.getuid()}-{port}.log"
+cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", *req["args"]]
 out = {"cmd": cmd, "responses": []}
 with open(log_path, "w") as log:
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -50,7 +42,7 @@ try:
         conn.close()
         out["responses"].append({"status": resp.status, "json": json.loads(body)})
 except Exception as e:  # report, then still stop gunicorn below
-    out["error"] = "%s: %s" % (type(e).__name__, e)
+    out["error"] = f"{type(e).__name__}: {e}"
 finally:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)

@@ -77,7 +77,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
 )
 PACKAGES: tuple[str, ...] = tuple(p for _, pkgs in LAYERS for p in pkgs)
-# Only read to build /etc/ssl/certs/ca-certificates.crt (rules_distroless ``cacerts``); not unpacked.
+# Only read for /etc/ssl/certs/ca-certificates.crt (rules_distroless ``cacerts``); not unpacked.
 CACERTS_PACKAGE = "ca-certificates"
 
 NONROOT = 65532
@@ -97,13 +97,7 @@ _PASSWD = (
     f"nobody:x:{NOBODY}:{NOBODY}:nobody:/nonexistent:/sbin/nologin\n"
     f"nonroot:x:{NONROOT}:{NONROOT}:nonroot:/home/nonroot:/sbin/nologin\n"
 )
-_GROUP = (
-    "root:x:0:\n"
-    f"nobody:x:{NOBODY}:\n"
-    "tty:x:5:\n"
-    "staff:x:50:\n"
-    f"nonroot:x:{NONROOT}:\n"
-)
+_GROUP = f"root:x:0:\nnobody:x:{NOBODY}:\ntty:x:5:\nstaff:x:50:\nnonroot:x:{NONROOT}:\n"
 # distroless static/nsswitch.conf, verbatim.
 _NSSWITCH = """\
 # /etc/nsswitch.conf
@@ -163,7 +157,7 @@ _APT = ["apt-get", "-o", "APT::Sandbox::User=root"]  # we run as root; silence t
 
 
 def _print_uris(packages: list[str]) -> dict[str, tuple[str, str, str]]:
-    """{package: (url, filename, sha256)} for apt's candidate of each package, nothing downloaded."""
+    """{package: (url, filename, sha256)} of apt's candidate for each package; downloads nothing."""
     proc = _run([*_APT, "download", "--print-uris", *packages])
     out: dict[str, tuple[str, str, str]] = {}
     for line in proc.stdout.splitlines():
@@ -186,8 +180,10 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def fetch_debs(packages: list[str] | tuple[str, ...], debs_dir: str | None = None) -> dict[str, str]:
-    """Return {package: path of its .deb}, downloading with ``apt-get download`` only what the cache lacks.
+def fetch_debs(
+    packages: list[str] | tuple[str, ...], debs_dir: str | None = None
+) -> dict[str, str]:
+    """{package: path of its .deb}; ``apt-get download`` fetches only what the cache lacks.
 
     Runs ``apt-get update`` once if apt has no package lists yet.
     """
@@ -215,14 +211,18 @@ def fetch_debs(packages: list[str] | tuple[str, ...], debs_dir: str | None = Non
 
 
 def unpack_deb(deb: str, root: str) -> str:
-    """Unpack one .deb into ``root`` (``dpkg-deb -x``, no maintainer scripts) and record it in status.d.
+    """Unpack one .deb into ``root`` (``dpkg-deb -x``, no maintainer scripts); add to status.d.
 
     Returns the package name. This is also how a later image layer (``COPY``/``RUN`` adding a
     library) is simulated: see :func:`add_layer`.
     """
     _run(["dpkg-deb", "-x", deb, root])
     control = _run(["dpkg-deb", "-f", deb]).stdout
-    name = next(line.split(":", 1)[1].strip() for line in control.splitlines() if line.startswith("Package:"))
+    name = next(
+        line.split(":", 1)[1].strip()
+        for line in control.splitlines()
+        if line.startswith("Package:")
+    )
     statusd = os.path.join(root, "var/lib/dpkg/status.d")
     os.makedirs(statusd, exist_ok=True)
     with open(os.path.join(statusd, name), "w") as f:
@@ -230,10 +230,12 @@ def unpack_deb(deb: str, root: str) -> str:
     return name
 
 
-def add_layer(root: str, packages: list[str] | tuple[str, ...], debs_dir: str | None = None) -> list[str]:
-    """Unpack more packages (e.g. ``["libyaml-0-2"]``) into an existing root, like a later image layer.
+def add_layer(
+    root: str, packages: list[str] | tuple[str, ...], debs_dir: str | None = None
+) -> list[str]:
+    """Unpack more packages (e.g. ``["libyaml-0-2"]``) into a built root, like a later image layer.
 
-    No ldconfig or trigger runs, exactly as in a ``COPY --from=build`` layer. Returns the .deb paths.
+    No ldconfig or trigger runs, as in a ``COPY --from=build`` layer. Returns the .deb paths.
     """
     debs = fetch_debs(packages, debs_dir)
     for p in packages:
@@ -257,7 +259,7 @@ def _mkdir(path: str, mode: int, uid: int = 0, gid: int = 0) -> None:
 
 
 def _cacerts(root: str, deb: str) -> None:
-    """/etc/ssl/certs/ca-certificates.crt: every cert of the package concatenated, as rules_distroless does."""
+    """/etc/ssl/certs/ca-certificates.crt: the package's certs concatenated."""
     with tempfile.TemporaryDirectory() as tmp:
         _run(["dpkg-deb", "-x", deb, tmp])
         parts: list[bytes] = []
@@ -272,13 +274,16 @@ def _cacerts(root: str, deb: str) -> None:
             f.write(b"".join(parts))
         doc = os.path.join(root, "usr/share/doc/ca-certificates")
         os.makedirs(doc, exist_ok=True)
-        shutil.copyfile(os.path.join(tmp, "usr/share/doc/ca-certificates/copyright"), os.path.join(doc, "copyright"))
+        shutil.copyfile(
+            os.path.join(tmp, "usr/share/doc/ca-certificates/copyright"),
+            os.path.join(doc, "copyright"),
+        )
 
 
 def _unpack_all(debs: list[str], root: str) -> None:
     # dpkg-deb is mostly xz decompression; two at a time uses both cores. The packages
     # share directories only, never files, so the order does not matter.
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+    from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         list(pool.map(lambda d: unpack_deb(d, root), debs))
@@ -306,7 +311,7 @@ def _populate(root: str, debs: dict[str, str], cacerts_deb: str) -> None:
 
 
 def fetch_image_debs(debs_dir: str | None = None) -> dict[str, str]:
-    """{package: .deb path} for every package of the image plus ca-certificates (cached download)."""
+    """{package: .deb path} for every image package plus ca-certificates (cached download)."""
     return fetch_debs([*PACKAGES, CACERTS_PACKAGE], debs_dir)
 
 
@@ -320,7 +325,9 @@ def build_root(root: str, debs: dict[str, str] | None = None) -> dict[str, objec
     0.8 s, the same as ``cp -a`` of a previously built copy, so no template root is cached.
     """
     if os.geteuid() != 0:
-        raise MkrootError("building the root needs root (file ownership, /home/nonroot owned by 65532)")
+        raise MkrootError(
+            "building the root needs root (file ownership, /home/nonroot owned by 65532)"
+        )
     if os.path.exists(root) and os.listdir(root):
         raise MkrootError(f"{root} exists and is not empty")
     t0 = time.monotonic()
@@ -336,7 +343,7 @@ def build_root(root: str, debs: dict[str, str] | None = None) -> dict[str, objec
 
 
 def tree_size(root: str) -> int:
-    """Bytes in regular files under ``root`` (hard links counted once), like ``du --apparent-size``."""
+    """Bytes in regular files under ``root`` (hard links once), like ``du --apparent-size``."""
     seen: set[tuple[int, int]] = set()
     total = 0
     for dirpath, _dirnames, filenames in os.walk(root):
@@ -351,7 +358,9 @@ def tree_size(root: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("root", help="directory to create (must not exist or be empty)")
-    ap.add_argument("--add", nargs="+", default=[], metavar="PKG", help="unpack more packages afterwards")
+    ap.add_argument(
+        "--add", nargs="+", default=[], metavar="PKG", help="unpack more packages afterwards"
+    )
     args = ap.parse_args(argv)
     try:
         report = build_root(args.root)

@@ -1,4 +1,4 @@
-"""Payload run inside the image: ``python3.11 -c <this file> '<json request>'``; prints one JSON object.
+"""Payload run in the image: ``python3.11 -c <this file> '<json request>'``; prints one JSON object.
 
 Request keys: ``names`` (list), ``symbols`` ({name: symbol}), ``use`` ("stock" to call
 ``ctypes.util.find_library`` as the program sees it, or "shim" to call ``ctypes_shim.find_library``
@@ -12,7 +12,15 @@ import sys
 # Installed first thing, so every process start attempted by what follows is recorded. Interpreter
 # startup (sitecustomize / .pth activation) runs before this line; "modules_at_start" covers that.
 EVENTS = []
-_WATCHED = ("subprocess.Popen", "os.exec", "os.posix_spawn", "os.spawn", "os.system", "os.fork", "os.forkpty")
+_WATCHED = (
+    "subprocess.Popen",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.system",
+    "os.fork",
+    "os.forkpty",
+)
 
 
 def _hook(event, args):
@@ -25,8 +33,11 @@ def _hook(event, args):
 
 
 sys.addaudithook(_hook)
-MODULES_AT_START = sorted(m for m in ("ctypes", "ctypes.util", "subprocess", "wrapt", "elftools", "logging")
-                          if m in sys.modules)
+MODULES_AT_START = sorted(
+    m
+    for m in ("ctypes", "ctypes.util", "subprocess", "wrapt", "elftools", "logging")
+    if m in sys.modules
+)
 
 req = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
 import ctypes  # noqa: E402
@@ -46,7 +57,7 @@ out = {
 }
 shim = None
 try:
-    import ctypes_shim as shim  # noqa: E402
+    import ctypes_shim as shim
 except ImportError as e:
     out["shim_import_error"] = str(e)
 else:
@@ -73,7 +84,7 @@ for name in req.get("names", []):
     r = {}
     try:
         r["stock"] = ctypes.util.find_library(name)
-    except Exception as e:  # noqa: BLE001  (stock can raise, see SPEC 1.2)
+    except Exception as e:
         r["stock_error"] = f"{type(e).__name__}: {e}"
         r["stock"] = None
     if shim is not None and req.get("use") == "shim":
@@ -89,7 +100,11 @@ for name in req.get("names", []):
                 r["symbol"] = sym
                 if sym in SAFE_CALLS:
                     restype, args, _check = SAFE_CALLS[sym]
-                    fn.restype = {"int": ctypes.c_int, "ulong": ctypes.c_ulong, "str": ctypes.c_char_p}[restype]
+                    fn.restype = {
+                        "int": ctypes.c_int,
+                        "ulong": ctypes.c_ulong,
+                        "str": ctypes.c_char_p,
+                    }[restype]
                     value = fn(*args)
                     r["call"] = value.decode() if isinstance(value, bytes) else value
         except (OSError, AttributeError) as e:

@@ -19,7 +19,11 @@ import tempfile
 import threading
 
 spawned = []
-sys.addaudithook(lambda ev, _a: ev.startswith(("subprocess.Popen", "os.exec", "os.posix_spawn")) and spawned.append(ev))
+sys.addaudithook(
+    lambda ev, _a: (
+        ev.startswith(("subprocess.Popen", "os.exec", "os.posix_spawn")) and spawned.append(ev)
+    )
+)
 
 found = ctypes.util.find_library("c")
 _libc = ctypes.CDLL(found, use_errno=True)
@@ -68,12 +72,16 @@ with tempfile.TemporaryFile() as f:
     server.close()
 
 data = b"".join(received)
-print(json.dumps({
-    "find_library_c": found,
-    "libc_handle_name": _libc._name,
-    "sent": offset,
-    "sendfile_calls": calls,
-    "received": len(data),
-    "sha256_match": hashlib.sha256(data).digest() == hashlib.sha256(payload).digest(),
-    "spawned": spawned,
-}))
+print(
+    json.dumps(
+        {
+            "find_library_c": found,
+            "libc_handle_name": _libc._name,
+            "sent": offset,
+            "sendfile_calls": calls,
+            "received": len(data),
+            "sha256_match": hashlib.sha256(data).digest() == hashlib.sha256(payload).digest(),
+            "spawned": spawned,
+        }
+    )
+)

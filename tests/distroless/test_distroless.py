@@ -1,4 +1,4 @@
-"""ctypes.util.find_library inside a rebuilt gcr.io/distroless/python3-debian12 root (real packages, real chroot)."""
+"""find_library inside a rebuilt gcr.io/distroless/python3-debian12 root (real .debs, chroot)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import Any, Callable
 
 import chroot
 import pytest
+from recipe import ROUTE_ENV, SITE_DIR, dockerfile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from conftest import RouteRoot
+    from recipe import RouteRoot
 
 pytestmark = pytest.mark.distroless
 
@@ -51,12 +52,20 @@ print(json.dumps(errors))
 
 
 def test_root_is_the_distroless_layout(plain_root: Path) -> None:
-    """No usrmerge, no ldconfig, no ld.so.cache, no shell; python3 is 3.11 with the distroless aliases."""
+    """No usrmerge, ldconfig, ld.so.cache or shell; python3 is 3.11 with the distroless aliases."""
     assert not (plain_root / "lib").is_symlink()
     assert (plain_root / "lib/x86_64-linux-gnu/libc.so.6").is_file()
     assert (plain_root / "usr/lib/x86_64-linux-gnu/libssl.so.3").is_file()
-    for absent in ("sbin/ldconfig", "usr/sbin/ldconfig", "etc/ld.so.cache", "bin/sh", "usr/bin/sh",
-                   "usr/bin/gcc", "usr/bin/ld", "usr/bin/objdump"):
+    for absent in (
+        "sbin/ldconfig",
+        "usr/sbin/ldconfig",
+        "etc/ld.so.cache",
+        "bin/sh",
+        "usr/bin/sh",
+        "usr/bin/gcc",
+        "usr/bin/ld",
+        "usr/bin/objdump",
+    ):
         assert not (plain_root / absent).exists(), absent
     for alias in ("usr/bin/python", "usr/bin/python3"):
         assert (plain_root / alias).readlink() == Path("/usr/bin/python3.11")
@@ -67,8 +76,10 @@ def test_root_is_the_distroless_layout(plain_root: Path) -> None:
 
 @USERS
 def test_image_structure_tests(plain_root: Path, user: int) -> None:
-    """The image's own container-structure tests (python3/testdata/{python3,debian12}.yaml) pass here."""
-    r = chroot.run(str(plain_root), ["-c", "print('Hello World')"], user=user, entrypoint=["/usr/bin/python3"])
+    """The image's own structure tests (python3/testdata/{python3,debian12}.yaml) pass here."""
+    r = chroot.run(
+        str(plain_root), ["-c", "print('Hello World')"], user=user, entrypoint=["/usr/bin/python3"]
+    )
     assert (r.rc, r.stdout) == (0, "Hello World\n")
     r = chroot.run(str(plain_root), ["--version"], entrypoint=["/usr/bin/python"], user=user)
     assert r.stdout == "Python 3.11.2\n"
@@ -84,7 +95,7 @@ def test_image_structure_tests(plain_root: Path, user: int) -> None:
 def test_stock_find_library_returns_none(
     plain_root: Path, probe: Callable[..., dict[str, Any]], user: int
 ) -> None:
-    """Stock find_library returns None for every library although the files are there and CDLL loads them."""
+    """Stock find_library is None for every library, though the files exist and CDLL loads them."""
     for soname, libdir, _ in LIBS.values():
         assert (plain_root / libdir.lstrip("/") / soname).exists(), soname
     out = probe(plain_root, {"names": list(LIBS), "symbols": SYMBOLS}, user=user)
@@ -100,7 +111,10 @@ def test_stock_find_library_returns_none(
     assert (r.rc, r.stderr, json.loads(r.stdout)) == (0, "", {})
     # Stock tried to start /sbin/ldconfig and ld (both absent, so it failed quietly): exactly
     # the process starts the shim must avoid.
-    assert {what for event, what in out["events"] if event == "subprocess.Popen"} == {"/sbin/ldconfig", "ld"}
+    assert {what for event, what in out["events"] if event == "subprocess.Popen"} == {
+        "/sbin/ldconfig",
+        "ld",
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,7 +124,12 @@ LATER = {"yaml-0": ("libyaml-0.so.2", "/usr/lib/x86_64-linux-gnu", "yaml_get_ver
 ALL = {**LIBS, **LATER}
 CALLED = {  # name -> expected return value of the called symbol (None: any non-empty value)
     "z": 891568578,  # crc32(0, b"abc", 3) == zlib.crc32(b"abc")
-    "sqlite3": None, "lzma": None, "bz2": None, "crypto": None, "gomp": None, "yaml-0": None,
+    "sqlite3": None,
+    "lzma": None,
+    "bz2": None,
+    "crypto": None,
+    "gomp": None,
+    "yaml-0": None,
 }
 SEED = (Path(__file__).parent / "seed_sendfile.py").read_text()
 DRIVER = (Path(__file__).parent / "gunicorn_driver.py").read_text()
@@ -119,16 +138,28 @@ DRIVER = (Path(__file__).parent / "gunicorn_driver.py").read_text()
 def _expect_resolved(out: dict[str, Any], names: dict[str, tuple[str, str, str]]) -> None:
     for name, (soname, _, sym) in names.items():
         r = out["results"][name]
-        assert (name, r["stock"], r["shim"], r.get("loaded"), r.get("symbol")) == (name, soname, soname, soname, sym), r
+        assert (name, r["stock"], r["shim"], r.get("loaded"), r.get("symbol")) == (
+            name,
+            soname,
+            soname,
+            soname,
+            sym,
+        ), r
         if name in CALLED:
             assert r["call"] == CALLED[name] or (CALLED[name] is None and r["call"]), r
 
 
 @USERS
-def test_route_resolves_every_library(route_root: RouteRoot, probe: Callable[..., dict[str, Any]], user: int) -> None:
-    """Each name resolves to its SONAME, CDLL loads it, its symbol is there, and no process is started."""
-    out = probe(route_root.path, {"names": list(ALL), "symbols": {n: s for n, (_, _, s) in ALL.items()},
-                                  "use": "shim"}, user=user, env=route_root.env)
+def test_route_resolves_every_library(
+    route_root: RouteRoot, probe: Callable[..., dict[str, Any]], user: int
+) -> None:
+    """Each name resolves to its SONAME, CDLL loads it, its symbol exists; no process is started."""
+    out = probe(
+        route_root.path,
+        {"names": list(ALL), "symbols": {n: s for n, (_, _, s) in ALL.items()}, "use": "shim"},
+        user=user,
+        env=route_root.env,
+    )
     assert out["uid"] == user
     assert out["shim_installed"] is True
     _expect_resolved(out, ALL)
@@ -137,33 +168,43 @@ def test_route_resolves_every_library(route_root: RouteRoot, probe: Callable[...
     assert "subprocess" not in out["modules_at_start"]
     # Debian's /etc/python3.11/sitecustomize.py still ran (route 1 shadows it and chains to it).
     assert out["debian_sitecustomize_ran"] is True
-    expected_sitecustomize = {"route1": "/app/site/sitecustomize.py",
-                              "route2": "/usr/lib/python3.11/sitecustomize.py"}[route_root.route]
+    expected_sitecustomize = {
+        "route1": "/app/site/sitecustomize.py",
+        "route2": "/usr/lib/python3.11/sitecustomize.py",
+    }[route_root.route]
     assert out["sitecustomize"] == expected_sitecustomize
 
 
 def test_route_later_layer_needs_no_regeneration(route_root: RouteRoot) -> None:
-    """A library unpacked after the shim was installed (libyaml-0-2) was not there before and is found now."""
+    """A library unpacked after the shim was installed (libyaml-0-2) is found with no extra step."""
     before = route_root.before_layer["results"]["yaml-0"]
     assert (before["stock"], before["shim"]) == (None, None)
     assert not (route_root.path / "etc/ld.so.cache").exists()  # nothing was regenerated
 
 
 @USERS
-def test_route_ld_library_path(route_root: RouteRoot, probe: Callable[..., dict[str, Any]], user: int) -> None:
-    """A library only in LD_LIBRARY_PATH (/opt/x/libzstd.so.1) is found and loads; without it, it is not."""
+def test_route_ld_library_path(
+    route_root: RouteRoot, probe: Callable[..., dict[str, Any]], user: int
+) -> None:
+    """A library only in LD_LIBRARY_PATH (/opt/x/libzstd.so.1) is found and loads; without, not."""
     req = {"names": ["zstd"], "symbols": {"zstd": "ZSTD_versionString"}, "use": "shim"}
-    out = probe(route_root.path, req, user=user, env={**route_root.env, "LD_LIBRARY_PATH": "/opt/x"})
+    out = probe(
+        route_root.path, req, user=user, env={**route_root.env, "LD_LIBRARY_PATH": "/opt/x"}
+    )
     r = out["results"]["zstd"]
-    assert (r["shim"], r["stock"], r.get("loaded"), r.get("call")) == ("libzstd.so.1",) * 3 + ("1.5.4",), r
+    assert (r["shim"], r["stock"], r.get("loaded"), r.get("call")) == ("libzstd.so.1",) * 3 + (
+        "1.5.4",
+    ), r
     assert out["events"] == []
     out = probe(route_root.path, req, user=user, env=route_root.env)
     assert out["results"]["zstd"]["shim"] is None
 
 
 @USERS
-def test_route_isolated_mode(route_root: RouteRoot, probe: Callable[..., dict[str, Any]], user: int) -> None:
-    """``python -I`` keeps the .pth route (site dirs still run) and drops the PYTHONPATH route, as documented."""
+def test_route_isolated_mode(
+    route_root: RouteRoot, probe: Callable[..., dict[str, Any]], user: int
+) -> None:
+    """``python -I`` keeps the .pth route (site dirs still run) and drops the PYTHONPATH route."""
     req = {"names": ["c", "ssl"], "use": "shim"}
     out = probe(route_root.path, req, user=user, env=route_root.env, python_args=("-I",))
     assert out["flags_isolated"] == 1
@@ -177,9 +218,16 @@ def test_route_isolated_mode(route_root: RouteRoot, probe: Callable[..., dict[st
 
 
 @USERS
-def test_route_kill_switch(route_root: RouteRoot, probe: Callable[..., dict[str, Any]], user: int) -> None:
-    """CTYPES_SHIM_DISABLE=1 leaves stock find_library in place (and Debian's sitecustomize still runs)."""
-    out = probe(route_root.path, {"names": ["c"]}, user=user, env={**route_root.env, "CTYPES_SHIM_DISABLE": "1"})
+def test_route_kill_switch(
+    route_root: RouteRoot, probe: Callable[..., dict[str, Any]], user: int
+) -> None:
+    """CTYPES_SHIM_DISABLE=1 keeps stock find_library; Debian's sitecustomize still runs."""
+    out = probe(
+        route_root.path,
+        {"names": ["c"]},
+        user=user,
+        env={**route_root.env, "CTYPES_SHIM_DISABLE": "1"},
+    )
     assert out["find_library_module"] == "ctypes.util"
     assert out["results"]["c"]["stock"] is None
     assert out["debian_sitecustomize_ran"] is True
@@ -187,7 +235,7 @@ def test_route_kill_switch(route_root: RouteRoot, probe: Callable[..., dict[str,
 
 @USERS
 def test_seed_gunicorn_sendfile_stock(plain_root: Path, user: int) -> None:
-    """Without the shim, gunicorn's old pattern gets CDLL(None): the program's global scope, not libc by name."""
+    """Without the shim, gunicorn's old pattern gets CDLL(None): the global scope, not libc."""
     r = chroot.run(str(plain_root), ["-c", SEED], user=user)
     out = json.loads(r.stdout)
     assert (out["find_library_c"], out["libc_handle_name"]) == (None, None), r.stderr
@@ -197,7 +245,7 @@ def test_seed_gunicorn_sendfile_stock(plain_root: Path, user: int) -> None:
 
 @USERS
 def test_seed_gunicorn_sendfile(route_root: RouteRoot, user: int) -> None:
-    """gunicorn's old ``CDLL(find_library("c"), use_errno=True).sendfile`` loads libc.so.6 and sends 1 MiB."""
+    """gunicorn's old ``CDLL(find_library("c"), use_errno=True).sendfile`` loads libc.so.6."""
     r = chroot.run(str(route_root.path), ["-c", SEED], user=user, env=route_root.env)
     assert r.rc == 0, r.stderr
     out = json.loads(r.stdout)
@@ -206,12 +254,28 @@ def test_seed_gunicorn_sendfile(route_root: RouteRoot, user: int) -> None:
     assert out["spawned"] == []
 
 
+def _gunicorn_args(route: str, worker_class: str) -> list[str]:
+    """The Dockerfile's CMD minus ``--bind`` (the driver binds a free port on 127.0.0.1)."""
+    cmd = list(dockerfile(route)["final"]["CMD"])
+    i = cmd.index("--bind")
+    del cmd[i : i + 2]
+    cmd[cmd.index("--worker-class") + 1] = worker_class
+    return cmd
+
+
 @pytest.mark.parametrize("worker_class", ["sync", "gthread"])
 def test_gunicorn_serves_app_as_nonroot(route_root: RouteRoot, worker_class: str) -> None:
-    """gunicorn serves examples/app.py; its workers resolve every library through the shim; SIGTERM exits 0."""
-    req = {"worker_class": worker_class, "args": ["--chdir", "/app"], "requests": 4}
-    r = chroot.run(str(route_root.path), ["-c", DRIVER, json.dumps(req)], user=chroot.NONROOT,
-                   env=route_root.env, timeout=90)
+    """gunicorn serves examples/app.py, whose workers resolve every library; SIGTERM exits 0."""
+    final = dockerfile(route_root.route)["final"]
+    assert final["ENTRYPOINT"] == ["/usr/bin/python3.11", "-m", "gunicorn"]  # what the driver runs
+    req = {"args": _gunicorn_args(route_root.route, worker_class), "requests": 4}
+    r = chroot.run(
+        str(route_root.path),
+        ["-c", DRIVER, json.dumps(req)],
+        user=chroot.NONROOT,
+        env=route_root.env,
+        timeout=90,
+    )
     assert r.rc == 0, r.stderr
     out = json.loads(r.stdout)
     assert "error" not in out, out["log_tail"]
@@ -227,3 +291,24 @@ def test_gunicorn_serves_app_as_nonroot(route_root: RouteRoot, worker_class: str
         sonames = {name: lib["soname"] for name, lib in body["libraries"].items()}
         assert sonames == {name: soname for name, (soname, _, _) in LIBS.items()}
         assert all("error" not in lib and lib.get("symbol") for lib in body["libraries"].values())
+
+
+@pytest.mark.parametrize("route", ["route1", "route2"])
+def test_dockerfiles_are_the_tested_recipe(route: str) -> None:
+    """examples/Dockerfile.* use the paths and ENV these tests set up (conftest._route_root)."""
+    df = dockerfile(route)
+    assert df["build"]["FROM"] == "python:3.11-slim-bookworm"
+    assert df["final"]["FROM"].startswith("gcr.io/distroless/python3-debian12")
+    assert df["final"]["ENV"] == ROUTE_ENV[route]
+    (pip_step,) = df["build"]["RUN"]
+    assert "pip wheel --no-deps /src -w /wheels" in pip_step
+    target = {"route1": "/app/deps", "route2": "/install/" + SITE_DIR}[route]
+    assert f"pip install --target {target} /wheels/ctypes_shim-*.whl gunicorn" in pip_step
+    copies = df["build"]["COPY"] + df["final"]["COPY"]
+    if route == "route1":
+        assert "sitecustomize_template/sitecustomize.py /app/site/sitecustomize.py" in copies
+        assert "examples/app.py /app/app.py" in copies
+        assert "--from=build /app /app" in copies
+    else:
+        assert "examples/app.py /install/app/app.py" in copies
+        assert "--from=build /install/ /" in copies
