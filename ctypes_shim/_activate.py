@@ -10,17 +10,24 @@ on first import, on re-import after removal from sys.modules, and on importlib.r
 import os
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # no typing at start-up
+    from collections.abc import Sequence
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+    from typing import Any
+
 TARGET = "ctypes.util"
-route = None  # how the shim was activated: "sitecustomize", "pth" or "install"
-error = None  # why the last activation or patch failed, if it did
+route: "str | None" = None  # how the shim was activated: "sitecustomize", "pth" or "install"
+error: "str | None" = None  # why the last activation or patch failed, if it did
 
 
-def disabled():
+def disabled() -> bool:
     """True when CTYPES_SHIM_DISABLE is set to anything but "" or "0"."""
     return os.environ.get("CTYPES_SHIM_DISABLE", "") not in ("", "0")
 
 
-def _debug(message):
+def _debug(message: str) -> None:
     if os.environ.get("CTYPES_SHIM_DEBUG"):
         sys.stderr.write("ctypes_shim: " + message + "\n")
 
@@ -28,27 +35,29 @@ def _debug(message):
 class _Loader:
     """Delegates to the real loader of ctypes.util, then patches the fresh module."""
 
-    def __init__(self, loader):
+    def __init__(self, loader: "Any") -> None:
         self.loader = loader
 
-    def create_module(self, spec):
-        return self.loader.create_module(spec)
+    def create_module(self, spec: "ModuleSpec") -> "ModuleType | None":
+        module: ModuleType | None = self.loader.create_module(spec)
+        return module
 
-    def exec_module(self, module):
+    def exec_module(self, module: "ModuleType") -> None:
         self.loader.exec_module(module)
         _patch_module(module)
 
-    def __getattr__(self, name):  # get_source, get_code, is_package, ...
+    def __getattr__(self, name: str) -> "Any":  # get_source, get_code, is_package, ...
         return getattr(self.loader, name)
 
 
 class CtypesUtilFinder:
     """A meta-path finder that finds nothing by itself; see the module docstring."""
 
-    def __init__(self):
-        self._busy = set()  # thread ids inside find_spec: other hooks may recurse into us
+    def __init__(self) -> None:
+        self._busy: set[int] = set()  # thread ids inside find_spec: other hooks may recurse into us
 
-    def find_spec(self, fullname, path=None, target=None):
+    def find_spec(self, fullname: str, path: "Sequence[str] | None" = None,
+                  target: "ModuleType | None" = None) -> "ModuleSpec | None":
         if fullname != TARGET or disabled():
             return None
         import _thread  # builtin, imported already by site  # noqa: PLC0415
@@ -69,34 +78,35 @@ class CtypesUtilFinder:
         finally:
             self._busy.discard(me)
         loader = getattr(spec, "loader", None)
-        if loader is None or not hasattr(loader, "exec_module"):
+        if spec is None or loader is None or not hasattr(loader, "exec_module"):
             return None  # let the import system carry on without us
         if not isinstance(loader, _Loader):
             spec.loader = _Loader(loader)
-        return spec
+        found: ModuleSpec = spec
+        return found
 
 
-def _patch_module(module):
-    global error
+def _patch_module(module: "ModuleType") -> None:
+    global error  # noqa: PLW0603 -- module state read by `doctor`
     try:
         from ctypes_shim import _patch  # noqa: PLC0415 -- ctypes.util is loading anyway
 
         _patch.apply(module)
     except Exception as e:  # leave stock find_library in place rather than break an import
-        error = "patching ctypes.util failed: %r" % (e,)
+        error = f"patching ctypes.util failed: {e!r}"
         _debug(error)
 
 
-def _finders():
+def _finders() -> "list[CtypesUtilFinder]":
     return [f for f in sys.meta_path if isinstance(f, CtypesUtilFinder)]
 
 
-def activate(how="install"):
+def activate(how: str = "install") -> bool:
     """Install the hook (and patch ctypes.util now if it is already imported).
 
     Returns True when the shim is active.  Never raises: start-up must not fail.
     """
-    global route, error
+    global route, error  # noqa: PLW0603
     try:
         if disabled():
             _debug("disabled by CTYPES_SHIM_DISABLE")
@@ -113,19 +123,19 @@ def activate(how="install"):
             _patch_module(module)
         return True
     except Exception as e:
-        error = "activation failed: %r" % (e,)
+        error = f"activation failed: {e!r}"
         _debug(error)
         return False
 
 
-def install():
+def install() -> bool:
     """Activate the shim from code; returns True when active (False when opted out)."""
     return activate("install")
 
 
-def uninstall():
+def uninstall() -> bool:
     """Remove the hook and put stock find_library back; returns True if anything changed."""
-    global route
+    global route  # noqa: PLW0603
     changed = False
     for finder in _finders():
         sys.meta_path.remove(finder)
@@ -139,7 +149,7 @@ def uninstall():
     return changed
 
 
-def is_installed():
+def is_installed() -> bool:
     """True when the hook is in place and ctypes.util, if imported, is patched."""
     if not _finders():
         return False

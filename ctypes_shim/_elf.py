@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 import struct
+
 TYPE_CHECKING = False  # importing typing costs ~10 ms; mypy knows this idiom
 
 if TYPE_CHECKING:
@@ -45,8 +46,8 @@ class ELFInfo:
     __slots__ = ("data", "elf_class", "flags", "interp", "machine", "needed", "osabi", "soname",
                  "type")
 
-    def __init__(self, elf_class: int, data: int, osabi: int, e_type: int, machine: int,
-                 flags: int, soname: str | None, interp: str | None,
+    def __init__(self, elf_class: int, data: int, osabi: int,  # noqa: PLR0917 -- header fields
+                 e_type: int, machine: int, flags: int, soname: str | None, interp: str | None,
                  needed: tuple[str, ...]) -> None:
         self.elf_class = elf_class  # ELFCLASS32 or ELFCLASS64
         self.data = data  # ELFDATA2LSB or ELFDATA2MSB
@@ -149,7 +150,7 @@ def _parse(read: Reader) -> ELFInfo:
         blob = read(dynamic[0], min(dynamic[1], _MAX_DYN_BYTES))
         strtab = None
         soname_off = None
-        needed_offs = []
+        needed_offs: list[int] = []
         for off in range(0, len(blob) - dsize + 1, dsize):
             tag, val = struct.unpack_from(dyn, blob, off)
             if tag == DT_NULL:

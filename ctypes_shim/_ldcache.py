@@ -84,7 +84,7 @@ def parse_cache(data: bytes) -> Cache:
         return _parse_new(data, 0, "new")
     if not data.startswith(MAGIC_OLD):
         raise CacheInvalid("unknown cache magic")
-    end = sys.byteorder == "little" and "<" or ">"
+    end = "<" if sys.byteorder == "little" else ">"
     if len(data) < 16:
         raise CacheInvalid("truncated old-format header")
     (nlibs,) = struct.unpack_from(end + "I", data, 12)

@@ -101,9 +101,9 @@ def _parse_conf(path: str, root: str, out: list[tuple[str, str]], visited: set[s
             continue
         words = line.split()
         if words[0] == "include" and len(words) > 1:
-            for pattern in words[1:]:
-                if not pattern.startswith("/"):
-                    pattern = os.path.join(os.path.dirname(path), pattern)
+            for word in words[1:]:
+                pattern = word if word.startswith("/") else os.path.join(
+                    os.path.dirname(path), word)
                 for match in _glob(root, pattern, seen):
                     _parse_conf(match, root, out, visited, seen)
         elif words[0] == "hwcap":

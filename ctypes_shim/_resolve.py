@@ -224,7 +224,7 @@ class Resolver:
                 info = self._elf_info(path)
                 verdict = self._reject(info)
                 if verdict is None:
-                    assert isinstance(info, _elf.ELFInfo)  # noqa: S101 -- for mypy; _reject checked
+                    assert isinstance(info, _elf.ELFInfo)  # for mypy: _reject said it is one
                     soname = info.soname or filename
                     key = (libcmp_key(soname), -number)
                     if best is None or key > best[0]:
