@@ -222,3 +222,11 @@ def test_no_process_is_started() -> None:
     assert out["events"] == []
     assert out["answers"]["c"] is not None
     assert out["answers"]["nope-not-here"] is None
+
+
+def test_off_linux_leaves_ctypes_alone() -> None:
+    """On another platform, activation does nothing and says so."""
+    code = ("import sys; sys.platform = 'darwin'; import ctypes_shim, ctypes.util; "
+            "print(ctypes_shim.install(), hasattr(ctypes.util.find_library, '__wrapped__'))")
+    result = run_python(code, env={"PYTHONPATH": package_dir()})
+    assert result.stdout.split() == ["False", "False"], result.stderr
