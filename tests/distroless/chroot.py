@@ -127,7 +127,7 @@ def run(
     timeout: float = 60,
     entrypoint: list[str] | tuple[str, ...] = ENTRYPOINT,
 ) -> Result:
-    """Run ``/usr/bin/python3.11 *args`` in ``root`` as ``user`` (0 or 65532); returns rc, no raise."""
+    """Run ``/usr/bin/python3.11 *args`` in ``root`` as ``user`` (0 or 65532); rc is returned."""
     cmd = command(root, args, user=user, env=env, workdir=workdir, entrypoint=entrypoint)
     proc = subprocess.run(
         cmd, input=input, capture_output=True, text=True, timeout=timeout, check=False
