@@ -124,6 +124,12 @@ class Resolver:
         self._dirs: dict[str, tuple[tuple[int, ...], Index]] = {}
         self._elf: dict[str, tuple[tuple[int, ...], _elf.ELFInfo | str]] = {}
         self._startup_llp: tuple[str, ...] | None = None
+        # Misses are remembered against the state of everything they were read from: the
+        # cache file, the conf files, every directory searched (or absent), LD_LIBRARY_PATH.
+        self._watch: tuple[str, ...] = ()
+        self._watch_cwd = False
+        self._misses: set[str] = set()
+        self._misses_world: tuple[object, ...] = ()
         _resolvers.add(self)
 
     # -- public --------------------------------------------------------------------------
@@ -149,9 +155,16 @@ class Resolver:
             return None
         try:
             with self._lock:
+                if trace is None and name in self._misses and self._world() == self._misses_world:
+                    return None  # nothing it depends on has changed since it was missed
+                watch, before = self._watch, self._world()
                 answer, memo = self._resolve(name, trace)
                 if answer is not None and memo:
                     self.hits[name] = answer
+                elif answer is None and watch is self._watch and self._world() == before:
+                    if before != self._misses_world:
+                        self._misses, self._misses_world = set(), before
+                    self._misses.add(name)
                 return answer
         except Exception as e:  # find_library must never be why a process dies
             _debug(f"find_library({name!r}) failed: {e!r}")
@@ -162,6 +175,7 @@ class Resolver:
     def cache_clear(self) -> None:
         with self._lock:
             self.hits.clear()
+            self._misses = set()
             self._cache_sig, self._conf_sig = _UNREAD, None
             self._dirs.clear()
             self._elf.clear()
@@ -326,8 +340,10 @@ class Resolver:
                 bits=self.native.bits, triplet=_ldpaths.multiarch())]
         out: list[tuple[str, str]] = []
         seen: set[tuple[int, int]] = set()
+        watch = [_ldpaths.join(self.root, self._cache_path()), *self._conf_seen]
         for directory, origin in env_entries + rest:
             host = self._host(directory)
+            watch.append(os.path.realpath(host) if host else "\0")  # usrmerge: stat once
             try:
                 st = os.stat(host)  # type: ignore[arg-type]  # None raises TypeError
             except (OSError, ValueError, TypeError):
@@ -336,7 +352,28 @@ class Resolver:
                 continue
             seen.add((st.st_dev, st.st_ino))
             out.append((directory, origin))
+        # Relative LD_LIBRARY_PATH dirs move with the cwd.
+        self._watch_cwd = any(not d.startswith("/") for d in env)
+        unique = tuple(dict.fromkeys(watch))
+        if unique != self._watch:
+            self._watch = unique
         return out, frozenset(d for d, o in out if o == "LD_LIBRARY_PATH")
+
+    def _world(self) -> tuple[object, ...]:
+        """A cheap fingerprint of everything a miss was read from (one stat per path)."""
+        environ = os.environ if self._environ is None else self._environ
+        state: list[object] = [environ.get("LD_LIBRARY_PATH")]
+        if self._watch_cwd:
+            state.append(os.getcwd())
+        stat = os.stat
+        for path in self._watch:
+            try:
+                st = stat(path)
+            except (OSError, ValueError):
+                state.append(None)
+            else:
+                state.append((st.st_mtime_ns, st.st_ino))
+        return tuple(state)
 
     def _conf_dirs(self) -> tuple[tuple[str, str], ...]:
         sig = tuple(_stat_sig(p) for p in self._conf_seen)
