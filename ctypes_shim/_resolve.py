@@ -315,7 +315,7 @@ class Resolver:
         index: dict[str, list[str]] = {}
         for number, entry in enumerate(cache.entries):
             key = entry.key
-            if not key.startswith("lib") or any(c.isspace() for c in key):
+            if not key.startswith("lib") or len(key.split()) != 1:  # stock's regex: \S+
                 continue
             # Stock matches r"lib<name>\.\S+", so 'libfoo.bar.so.1' answers 'foo' and 'foo.bar'.
             at = key.find(".", 3)
@@ -413,7 +413,7 @@ class Resolver:
                         index.setdefault(stem, []).append(name)
         except (OSError, ValueError):
             pass
-        frozen = {k: tuple(sorted(v, key=libcmp_key, reverse=True)) for k, v in index.items()}
+        frozen = {k: tuple(v) for k, v in index.items()}
         if sig is not None:
             self._dirs[directory] = (sig, frozen)
         return frozen
