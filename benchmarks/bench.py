@@ -31,7 +31,7 @@ def _child(spec: dict) -> dict:  # type: ignore[type-arg]
     from time import perf_counter_ns as now
 
     sys.path.insert(0, REPO)
-    import ctypes.util  # noqa: F401 -- loaded in every real caller; not timed
+    import ctypes.util  # loaded in every real caller; not timed
 
     mode = spec["mode"]
     impl = spec.get("impl", "shim")
@@ -132,12 +132,11 @@ def stats(xs: list[float]) -> dict:  # type: ignore[type-arg]
 
 
 def fmt_ns(ns: float) -> str:
-    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+    unit, v = "ns", ns
+    for name, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
         if abs(ns) >= scale:
-            v = ns / scale
+            unit, v = name, ns / scale
             break
-    else:
-        unit, v = "ns", ns
     return f"{v:.3g} {unit}" if abs(v) < 1000 else f"{v:.0f} {unit}"
 
 
@@ -182,13 +181,13 @@ class Bench:
 
         proc = subprocess.run(
             [self.python, "-I", "-S", os.path.abspath(__file__), "--child", json.dumps(spec)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, check=False)
+            capture_output=True, env=env, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"child {spec['mode']} failed:\n{proc.stderr.decode()}")
         return json.loads(proc.stdout.decode().strip().splitlines()[-1])  # type: ignore[no-any-return]
 
     def row(self, section: str, case: str, base: dict | None, shim: dict | None,  # type: ignore[type-arg]
-            compare: str = "", target: str = "", ok: bool | None = None,
+            compare: str = "", *, target: str = "", ok: bool | None = None,
             fmt: str = "ns", **extra: object) -> dict:  # type: ignore[type-arg]
         r = {"section": section, "case": case, "baseline": base, "shim": shim,
              "compare": compare, "target": target, "ok": ok, "unit": fmt}
@@ -202,7 +201,7 @@ class Bench:
         ratio = a["median"] / b["median"] if b["median"] else float("inf")
         ok = None if need is None else ratio >= need
         return self.row(section, case, a, b, f"{ratio:,.1f}x" if ratio < 100 else f"{ratio:,.0f}x",
-                        f">={need:g}x" if need else "", ok, ratio=ratio)
+                        target=f">={need:g}x" if need else "", ok=ok, ratio=ratio)
 
     # 1. first call in a fresh process ----------------------------------------------------------
 
@@ -333,7 +332,7 @@ class Bench:
                 s = stats(times[route, cmd])
                 added = (s["median"] - base["median"]) / 1e6
                 self.row(sec, f"  + {route} route", base, s, f"+{added:.2f} ms",
-                         f"<{limit:g} ms", added < limit, added_ms=added)
+                         target=f"<{limit:g} ms", ok=added < limit, added_ms=added)
         self.extra["importtime"] = self._importtime(routes, commands)
 
     def _importtime(self, routes: dict, commands: dict) -> dict:  # type: ignore[type-arg]
@@ -387,7 +386,7 @@ class Bench:
                  f"({reps_stock} stock, {reps_shim} shim processes)")
         stock, shim = [], []
         answers: dict = {}  # type: ignore[type-arg]
-        for i in range(max(reps_stock, reps_shim)):
+        for _ in range(max(reps_stock, reps_shim)):
             for impl, acc in (("stock", stock), ("shim", shim)):
                 if len(acc) < (reps_stock if impl == "stock" else reps_shim):
                     r = self.child({"mode": "oracle", "impl": impl, "names": names})
@@ -517,7 +516,7 @@ class Bench:
                     cmp = (f"{base['median'] / s['median']:.1f}x vs stock+LD_LIBRARY_PATH"
                            if base else "")
                     self.row(sec, f"{label}: first {kind} (cold)", base, s, cmp,
-                             "<100 ms" if n == 100000 else "", ok)
+                             target="<100 ms" if n == 100000 else "", ok=ok)
                 for kind in ("miss", "hit", "repeat"):
                     s = stats(r["warm"]["later"][kind])
                     small = stats(results[sizes[0], state]["warm"]["later"][kind])
@@ -527,8 +526,8 @@ class Bench:
                             "repeat": "repeated hit"}[kind]
                     self.row(sec, f"{label}: {name}", None, s,
                              f"{grow:.2f}x of {sizes[0]}-file" if n != sizes[0] else "",
-                             "<=1.5x of 100-file" if last and kind != "repeat" else "",
-                             grow <= 1.5 if last and kind != "repeat" else None)
+                             target="<=1.5x of 100-file" if last and kind != "repeat" else "",
+                             ok=grow <= 1.5 if last and kind != "repeat" else None)
                 m = r["mem"]
                 self.row(sec, f"{label}: memory after first miss", None, None,
                          f"held {fmt_bytes(m['held'])}, peak {fmt_bytes(m['peak'])}",
