@@ -71,61 +71,127 @@ class Cache:
 
 def read_cache(path: str) -> Cache:
     """Read and parse the cache file at *path* (OSError if unreadable, CacheInvalid if bad)."""
+    return parse_cache(read_bytes(path))
+
+
+def read_bytes(path: str) -> bytes:
+    """The bytes of a cache file, refusing implausibly large ones."""
     with open(path, "rb") as f:
         data = f.read(MAX_CACHE_BYTES + 1)
     if len(data) > MAX_CACHE_BYTES:
         raise CacheInvalid("cache file is implausibly large")
-    return parse_cache(data)
+    return data
+
+
+class _Layout:
+    """Where the parts of a cache are: the entry rows and the bytes their offsets index."""
+
+    __slots__ = ("base", "byteorder", "end", "ext_off", "format", "rows", "strings")
+
+    def __init__(self, data: bytes) -> None:
+        if data.startswith(MAGIC_NEW):
+            self._new(data, 0, "new")
+            return
+        if not data.startswith(MAGIC_OLD):
+            raise CacheInvalid("unknown cache magic")
+        end = "<" if sys.byteorder == "little" else ">"
+        if len(data) < 16:
+            raise CacheInvalid("truncated old-format header")
+        (nlibs,) = struct.unpack_from(end + "I", data, 12)
+        entries_end = 16 + nlibs * 12
+        if entries_end > len(data):
+            raise CacheInvalid("old-format entry table runs past the end")
+        new_at = (entries_end + 7) & ~7
+        if data.startswith(MAGIC_NEW, new_at):
+            self._new(data, new_at, "compat")
+            return
+        self.format, self.byteorder, self.end, self.base, self.ext_off = (
+            "old", sys.byteorder, end, entries_end, 0)
+        self.strings = data[entries_end:]  # old offsets count from the end of the entries
+        self.rows = [(flags, key, value, 0) for flags, key, value
+                     in struct.iter_unpack(end + _OLD_ENTRY, data[16:entries_end])]
+
+    def _new(self, data: bytes, base: int, fmt: str) -> None:
+        if len(data) < base + 48:
+            raise CacheInvalid("truncated header")
+        flags = data[base + 28] & 3
+        if flags == 1:
+            raise CacheInvalid("cache marks its byte order invalid")
+        self.format, self.base = fmt, base
+        self.byteorder = {0: sys.byteorder, 2: "little", 3: "big"}[flags]
+        self.end = end = "<" if self.byteorder == "little" else ">"
+        _, nlibs, _len_strings, _, self.ext_off = struct.unpack_from(
+            end + _NEW_HEADER, data, base)
+        table = base + 48
+        if (len(data) - table) // 24 < nlibs:
+            raise CacheInvalid("entry table runs past the end")
+        self.strings = data[base:]  # offsets count from the start of the new header
+        self.rows = [(flags, key, value, hwcap) for flags, key, value, _osv, hwcap
+                     in struct.iter_unpack(end + _NEW_ENTRY, data[table:table + nlibs * 24])]
 
 
 def parse_cache(data: bytes) -> Cache:
     """Parse ld.so.cache *data*; raise CacheInvalid on anything malformed."""
-    if data.startswith(MAGIC_NEW):
-        return _parse_new(data, 0, "new")
-    if not data.startswith(MAGIC_OLD):
-        raise CacheInvalid("unknown cache magic")
-    end = "<" if sys.byteorder == "little" else ">"
-    if len(data) < 16:
-        raise CacheInvalid("truncated old-format header")
-    (nlibs,) = struct.unpack_from(end + "I", data, 12)
-    entries_end = 16 + nlibs * 12
-    if entries_end > len(data):
-        raise CacheInvalid("old-format entry table runs past the end")
-    new_at = (entries_end + 7) & ~7
-    if data.startswith(MAGIC_NEW, new_at):
-        return _parse_new(data, new_at, "compat")
-    strings = data[entries_end:]
+    layout = _Layout(data)
+    strings, end = layout.strings, layout.end
+    hwcaps = _hwcap_names(data, layout.base, layout.ext_off, end) if layout.ext_off else ()
     entries = []
-    for flags, key, value in struct.iter_unpack(end + _OLD_ENTRY, data[16:entries_end]):
-        entries.append(CacheEntry(flags, _string(strings, key), _string(strings, value)))
-    return Cache(tuple(entries), "old", sys.byteorder, None)
-
-
-def _parse_new(data: bytes, base: int, fmt: str) -> Cache:
-    if len(data) < base + 48:
-        raise CacheInvalid("truncated header")
-    flags = data[base + 28] & 3
-    if flags == 1:
-        raise CacheInvalid("cache marks its byte order invalid")
-    byteorder = {0: sys.byteorder, 2: "little", 3: "big"}[flags]
-    end = "<" if byteorder == "little" else ">"
-    _, nlibs, _len_strings, _, ext_off = struct.unpack_from(end + _NEW_HEADER, data, base)
-    table = base + 48
-    if (len(data) - table) // 24 < nlibs:
-        raise CacheInvalid("entry table runs past the end")
-    strings = data[base:]  # offsets count from the start of the new header
-    hwcaps = _hwcap_names(data, base, ext_off, end) if ext_off else ()
-    entries = []
-    for e_flags, key, value, _osv, hwcap in struct.iter_unpack(
-            end + _NEW_ENTRY, data[table:table + nlibs * 24]):
+    for flags, key, value, hwcap in layout.rows:
         name = None
         if hwcap & ~HWCAP_EXTENSION_MASK & ~0xFFFFFFFF == DL_CACHE_HWCAP_EXTENSION:
             index = hwcap & 0xFFFFFFFF
             name = hwcaps[index] if index < len(hwcaps) else None
-        entries.append(CacheEntry(e_flags, _string(strings, key), _string(strings, value),
+        entries.append(CacheEntry(flags, _string(strings, key), _string(strings, value),
                                   hwcap, name))
-    generator = _generator(data, base, ext_off, end) if ext_off else None
-    return Cache(tuple(entries), fmt, byteorder, generator)
+    generator = _generator(data, layout.base, layout.ext_off, end) if layout.ext_off else None
+    return Cache(tuple(entries), layout.format, layout.byteorder, generator)
+
+
+class CacheIndex:
+    """Answers "which entries have a key starting with lib<name>." straight from the bytes.
+
+    Building it decodes nothing: it maps each key's string offset to its entries.  A
+    lookup finds "lib<name>." in the string table (with glibc's suffix merging a key may
+    sit inside its value's string) and keeps the hits that start a key.  This keeps the
+    first find_library call in a process well under a millisecond.
+    """
+
+    __slots__ = ("_keys", "_rows", "_strings", "byteorder", "format")
+
+    def __init__(self, data: bytes) -> None:
+        layout = _Layout(data)
+        self.format, self.byteorder = layout.format, layout.byteorder
+        self._rows, self._strings = layout.rows, layout.strings
+        keys: dict[int, list[int]] = {}
+        for number, row in enumerate(layout.rows):
+            keys.setdefault(row[1], []).append(number)
+        self._keys = keys
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def matches(self, prefix: str) -> list[tuple[str, int, int]]:
+        """(key, flags, value offset) of the entries whose key starts with *prefix*,
+        in cache order."""
+        strings, keys = self._strings, self._keys
+        needle = prefix.encode("utf-8", "surrogateescape")
+        found: list[int] = []
+        at = strings.find(needle)
+        while at != -1:
+            found += keys.get(at, ())
+            at = strings.find(needle, at + 1)
+        out = []
+        for number in sorted(found):
+            flags, key_off, value_off, _hwcap = self._rows[number]
+            stop = strings.find(b"\0", key_off)
+            if stop >= 0:
+                key = strings[key_off:stop].decode("utf-8", "surrogateescape")
+                out.append((key, flags, value_off))
+        return out
+
+    def value(self, offset: int) -> str:
+        """The path string at *offset* (CacheInvalid if out of range or unterminated)."""
+        return _string(self._strings, offset)
 
 
 def _string(strings: bytes, offset: int) -> str:

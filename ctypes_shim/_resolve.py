@@ -115,9 +115,8 @@ class Resolver:
         self._environ = environ  # None: os.environ at each call
         self._lock = threading.RLock()
         self._cache_sig: tuple[int, ...] | None = _UNREAD
-        self._cache: _ldcache.Cache | None = None
+        self._cache: _ldcache.CacheIndex | None = None
         self._cache_error = "not read yet"
-        self._cache_index: Index = {}
         self._conf_sig: tuple[tuple[int, ...] | None, ...] | None = None
         self._conf_seen: list[str] = []
         self._conf: tuple[tuple[str, str], ...] = ()
@@ -189,7 +188,13 @@ class Resolver:
         """The parsed ld.so.cache (or None) and, when None, why."""
         with self._lock:
             self._load_cache()
-            return self._cache, self._cache_error
+            if self._cache is None:
+                return None, self._cache_error
+            try:
+                host = _ldpaths.join(self.root, self._cache_path())
+                return _ldcache.read_cache(host), ""
+            except (OSError, ValueError) as e:
+                return None, str(e) or type(e).__name__
 
     # -- the two sources ------------------------------------------------------------------
 
@@ -205,28 +210,38 @@ class Resolver:
 
     def _from_cache(self, name: str, trace: Trace) -> str | None:
         self._load_cache()
-        if self._cache is None:
+        cache = self._cache
+        if cache is None:
             if trace is not None:
                 trace.append(("ld.so.cache", self._cache_path(), f"unusable: {self._cache_error}"))
             return None
-        candidates = self._cache_index.get(name, ())
+        # Stock: re.search(r"\s+(lib<name>\.[^\s]+)\s+\(<abi>", `ldconfig -p`), the first
+        # match in cache order; so 'libfoo.bar.so.1' answers both 'foo' and 'foo.bar'.
+        prefix = "lib" + name + "."
+        candidates = [c for c in cache.matches(prefix)
+                      if len(c[0]) > len(prefix) and len(c[0].split()) == 1]
         if not candidates and trace is not None:
-            trace.append(("ld.so.cache", self._cache_path(), f"no entry for lib{name}.*"))
-        for entry_no in candidates:
-            entry = self._cache.entries[int(entry_no)]
-            if not self.native.cache_flags_fit(entry.flags):
+            trace.append(("ld.so.cache", self._cache_path(), f"no entry for {prefix}*"))
+        for key, flags, value_off in candidates:
+            try:
+                value = cache.value(value_off)
+            except ValueError:
                 if trace is not None:
-                    trace.append(("ld.so.cache", entry.value,
-                                  f"skipped: flags {entry.flags:#06x} are for another ABI"))
+                    trace.append(("ld.so.cache", key, "skipped: corrupt entry"))
                 continue
-            host = self._host(entry.value)
+            if not self.native.cache_flags_fit(flags):
+                if trace is not None:
+                    trace.append(("ld.so.cache", value,
+                                  f"skipped: flags {flags:#06x} are for another ABI"))
+                continue
+            host = self._host(value)
             if host is None or not os.path.exists(host):
                 if trace is not None:
-                    trace.append(("ld.so.cache", entry.value, "skipped: stale entry, file missing"))
+                    trace.append(("ld.so.cache", value, "skipped: stale entry, file missing"))
                 continue
             if trace is not None:
-                trace.append(("ld.so.cache", entry.value, f"taken: {entry.key}"))
-            return entry.key
+                trace.append(("ld.so.cache", value, f"taken: {key}"))
+            return key
         return None
 
     def _from_scan(self, name: str, trace: Trace) -> tuple[str | None, bool]:
@@ -299,32 +314,19 @@ class Resolver:
         sig = _stat_sig(host)
         if sig == self._cache_sig:
             return
-        self._cache_sig = sig
-        self._cache, self._cache_index = None, {}
+        self._cache_sig, self._cache = sig, None
         if sig is None:
             self._cache_error = "no such file"
             return
         try:
-            cache = _ldcache.read_cache(host)
+            cache = _ldcache.CacheIndex(_ldcache.read_bytes(host))
         except (OSError, ValueError) as e:
             self._cache_error = str(e) or type(e).__name__
             return
         if cache.byteorder != sys.byteorder:
             self._cache_error = f"{cache.byteorder}-endian cache on a {sys.byteorder}-endian host"
             return
-        index: dict[str, list[str]] = {}
-        for number, entry in enumerate(cache.entries):
-            key = entry.key
-            if not key.startswith("lib") or len(key.split()) != 1:  # stock's regex: \S+
-                continue
-            # Stock matches r"lib<name>\.\S+", so 'libfoo.bar.so.1' answers 'foo' and 'foo.bar'.
-            at = key.find(".", 3)
-            while at != -1:
-                if at + 1 < len(key):
-                    index.setdefault(key[3:at], []).append(str(number))
-                at = key.find(".", at + 1)
         self._cache = cache
-        self._cache_index = {k: tuple(v) for k, v in index.items()}
 
     def _search_dirs(self) -> tuple[list[tuple[str, str]], frozenset[str]]:
         environ = os.environ if self._environ is None else self._environ
