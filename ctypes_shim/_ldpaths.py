@@ -115,15 +115,40 @@ def _parse_conf(path: str, root: str, out: list[tuple[str, str]], visited: set[s
 
 def _glob(root: str, pattern: str, seen: list[str]) -> list[str]:
     """Sorted matches of an absolute *pattern* inside *root*, as paths inside root."""
-    import glob  # noqa: PLC0415 -- only when a config has include lines
-
     host = join(root, pattern)
-    seen.append(os.path.dirname(host))  # a file added there changes the answer
+    folder, leaf = os.path.split(host)
+    seen.append(folder)  # a file added there changes the answer
     prefix = len(root.rstrip("/")) if root != "/" else 0
     try:
-        return sorted(m[prefix:] for m in glob.glob(host))
+        if "[" in host or any(c in folder for c in "*?"):
+            import glob  # noqa: PLC0415 -- rare patterns only; glob imports re (~10 ms)
+
+            matches = glob.glob(host)
+        else:  # the common "/etc/ld.so.conf.d/*.conf": no need for glob and re
+            matches = [os.path.join(folder, n) for n in os.listdir(folder)
+                       if _wildmatch(leaf, n) and (leaf.startswith(".") or n[:1] != ".")]
     except (OSError, ValueError, RecursionError):
         return []
+    return sorted(m[prefix:] for m in matches)
+
+
+def _wildmatch(pattern: str, name: str) -> bool:
+    """fnmatch for '*' and '?' only, without regular expressions."""
+    p = n = 0
+    star, mark = -1, 0
+    while n < len(name):
+        if p < len(pattern) and pattern[p] in ("?", name[n]):
+            p, n = p + 1, n + 1
+        elif p < len(pattern) and pattern[p] == "*":
+            star, mark, p = p, n, p + 1
+        elif star != -1:
+            p, mark = star + 1, mark + 1
+            n = mark
+        else:
+            return False
+    while p < len(pattern) and pattern[p] == "*":
+        p += 1
+    return p == len(pattern)
 
 
 def conf_dirs(*, root: str = "/", seen: list[str] | None = None) -> tuple[tuple[str, str], ...]:

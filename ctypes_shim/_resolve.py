@@ -406,15 +406,20 @@ class Resolver:
             return cached[1]
         index: dict[str, list[str]] = {}
         try:
-            with os.scandir(host) as it:
-                for entry in it:
-                    name = entry.name
-                    if ";" in name or name.endswith((".dpkg-new", ".dpkg-tmp")):
-                        continue
-                    for stem in stems(name):
-                        index.setdefault(stem, []).append(name)
+            names = os.listdir(host)
         except (OSError, ValueError):
-            pass
+            names = []
+        for name in names:  # the hot loop of a first lookup: keep it plain
+            if not name.startswith("lib"):
+                continue
+            at = name.find(".so", 3)
+            if at < 0 or ";" in name or name.endswith((".dpkg-new", ".dpkg-tmp")):
+                continue
+            while at > 3:
+                end = at + 3
+                if end == len(name) or name[end] == ".":
+                    index.setdefault(name[3:at], []).append(name)
+                at = name.find(".so", at + 1)
         frozen = {k: tuple(v) for k, v in index.items()}
         if sig is not None:
             self._dirs[directory] = (sig, frozen)
