@@ -78,9 +78,13 @@ def read_elf(path: str) -> ELFInfo:
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise ELFInvalid("not a regular file")
-        return _parse(lambda offset, size: os.pread(fd, size, offset))
+        # Past the end there is nothing to read, as for parse_elf's slices; os.pread itself
+        # raises OverflowError beyond 2**63 and EINVAL near it.
+        return _parse(lambda offset, size: os.pread(fd, size, offset) if offset < st.st_size
+                      else b"")
     finally:
         os.close(fd)
 
