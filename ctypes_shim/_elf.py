@@ -126,9 +126,12 @@ def _parse(read: Reader) -> ELFInfo:
         raise ELFInvalid("truncated ELF header") from e
 
     interp = soname = None
+    interp_read = False
     needed: tuple[str, ...] = ()
     psize = struct.calcsize(phdr)
-    if phnum > _MAX_PHNUM or (phnum and phentsize < psize):
+    # glibc's loader refuses any e_phentsize but sizeof(Phdr); so do we, which also bounds
+    # the table read to _MAX_PHNUM * 56 bytes (0xFFFF * 512 would be 33 MB).
+    if phnum > _MAX_PHNUM or (phnum and phentsize != psize):
         raise ELFInvalid("implausible program header table")
     table = read(phoff, phnum * phentsize) if phnum else b""
     if len(table) < phnum * phentsize:
@@ -145,7 +148,8 @@ def _parse(read: Reader) -> ELFInfo:
             loads.append((p_vaddr, p_filesz, p_offset))
         elif p_type == PT_DYNAMIC:
             dynamic = (p_offset, p_filesz)
-        elif p_type == PT_INTERP:
+        elif p_type == PT_INTERP and not interp_read:  # the kernel uses the first one only
+            interp_read = True
             raw = read(p_offset, min(p_filesz, _MAX_STR))
             interp = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape") or None
 
