@@ -25,6 +25,8 @@ MAX_CACHE_BYTES = 64 * 1024 * 1024  # a busy distribution's cache is well under 
 _NEW_HEADER = "20sIIB3xI12x"  # magic+version, nlibs, len_strings, flags, extension_offset
 _NEW_ENTRY = "iIIIQ"  # flags, key, value, osversion (unused), hwcap
 _OLD_ENTRY = "iII"  # flags, key, value
+_MAX_STR = 4096  # PATH_MAX: no key or path the loader uses is longer
+_MAX_HWCAPS = 1024  # glibc knows a handful of glibc-hwcaps subdirectories per architecture
 
 
 class CacheInvalid(ValueError):
@@ -136,13 +138,19 @@ def parse_cache(data: bytes) -> Cache:
     strings, end = layout.strings, layout.end
     hwcaps = _hwcap_names(data, layout.base, layout.ext_off, end) if layout.ext_off else ()
     entries = []
+    # ldconfig shares string suffixes, so the strings may add up to more than the file,
+    # but never to much more: many entries pointing at one long string must not.
+    budget = 4 * len(data) + 65536
     for flags, key, value, hwcap in layout.rows:
         name = None
         if hwcap & ~HWCAP_EXTENSION_MASK & ~0xFFFFFFFF == DL_CACHE_HWCAP_EXTENSION:
             index = hwcap & 0xFFFFFFFF
             name = hwcaps[index] if index < len(hwcaps) else None
-        entries.append(CacheEntry(flags, _string(strings, key), _string(strings, value),
-                                  hwcap, name))
+        entry = CacheEntry(flags, _string(strings, key), _string(strings, value), hwcap, name)
+        budget -= len(entry.key) + len(entry.value)
+        if budget < 0:
+            raise CacheInvalid("entries share strings implausibly")
+        entries.append(entry)
     generator = _generator(data, layout.base, layout.ext_off, end) if layout.ext_off else None
     return Cache(tuple(entries), layout.format, layout.byteorder, generator)
 
@@ -176,6 +184,7 @@ class CacheIndex:
         strings, keys = self._strings, self._keys
         needle = prefix.encode("utf-8", "surrogateescape")
         found: list[int] = []
+        budget = 4 * len(strings) + 65536  # see parse_cache
         at = strings.find(needle)
         while at != -1:
             found += keys.get(at, ())
@@ -183,8 +192,11 @@ class CacheIndex:
         out = []
         for number in sorted(found):
             flags, key_off, value_off, _hwcap = self._rows[number]
-            stop = strings.find(b"\0", key_off)
+            stop = strings.find(b"\0", key_off, key_off + _MAX_STR)
             if stop >= 0:
+                budget -= stop - key_off
+                if budget < 0:
+                    break
                 key = strings[key_off:stop].decode("utf-8", "surrogateescape")
                 out.append((key, flags, value_off))
         return out
@@ -195,7 +207,7 @@ class CacheIndex:
 
 
 def _string(strings: bytes, offset: int) -> str:
-    stop = strings.find(b"\0", offset) if offset < len(strings) else -1
+    stop = strings.find(b"\0", offset, offset + _MAX_STR) if offset < len(strings) else -1
     if stop < 0:
         raise CacheInvalid(f"string offset {offset} is out of range or unterminated")
     return strings[offset:stop].decode("utf-8", "surrogateescape")
@@ -226,10 +238,11 @@ def _generator(data: bytes, base: int, ext_off: int, end: str) -> str | None:
 
 def _hwcap_names(data: bytes, base: int, ext_off: int, end: str) -> tuple[str, ...]:
     for tag, offset, size in _sections(data, base, ext_off, end):
-        if tag == EXT_TAG_HWCAPS and size % 4 == 0:
+        if tag == EXT_TAG_HWCAPS and size % 4 == 0 and size // 4 <= _MAX_HWCAPS:
             offsets = struct.unpack_from(f"{end}{size // 4}I", data, offset)
+            strings = data[base:]  # once: a copy per name was quadratic in the file size
             try:
-                return tuple(_string(data[base:], o) for o in offsets)
+                return tuple(_string(strings, o) for o in offsets)
             except CacheInvalid:
                 return ()
     return ()
