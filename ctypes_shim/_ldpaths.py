@@ -12,6 +12,7 @@ import os
 import sys
 
 MAX_CONF_FILES = 10000  # bound the work an include glob matching "everything" can cause
+MAX_INCLUDE_DEPTH = 64  # a chain of nested includes must not hit Python's recursion limit
 _TRIPLETS = {  # os.uname().machine, pointer bits -> Debian multiarch triplet
     ("x86_64", 64): "x86_64-linux-gnu", ("x86_64", 32): "i386-linux-gnu",
     ("i686", 32): "i386-linux-gnu", ("i386", 32): "i386-linux-gnu",
@@ -81,8 +82,8 @@ def parse_ld_so_conf(path: str = "/etc/ld.so.conf", *, root: str = "/",
 
 
 def _parse_conf(path: str, root: str, out: list[tuple[str, str]], visited: set[str],
-                seen: list[str]) -> None:
-    if len(visited) >= MAX_CONF_FILES:
+                seen: list[str], depth: int = 0) -> None:
+    if len(visited) >= MAX_CONF_FILES or depth > MAX_INCLUDE_DEPTH:
         return
     host = join(root, path)
     try:
@@ -105,7 +106,7 @@ def _parse_conf(path: str, root: str, out: list[tuple[str, str]], visited: set[s
                 pattern = word if word.startswith("/") else os.path.join(
                     os.path.dirname(path), word)
                 for match in _glob(root, pattern, seen):
-                    _parse_conf(match, root, out, visited, seen)
+                    _parse_conf(match, root, out, visited, seen, depth + 1)
         elif words[0] == "hwcap":
             continue  # obsolete; ldconfig warns and ignores it
         else:
