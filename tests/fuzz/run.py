@@ -1,0 +1,160 @@
+"""Fuzz job: hostile inputs for the ELF reader, the cache reader, the ld.so.conf parser and
+the resolver on whole fuzzed roots, checked against the invariants in checks.py.
+
+    python3 tests/fuzz/run.py --cases 100000 [--seed 1] [--jobs 2] [--only elf,cache]
+    python3 tests/fuzz/run.py --atheris elf|cache -- -runs=100000   (coverage-guided, 3.11)
+
+Case i of a run is rebuilt from (seed, i) alone, so a failure printed as `case 1234 seed 1
+kind elf` replays with `--replay 1234`.  Exit status 1 when any case failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), os.path.dirname(os.path.dirname(HERE))]
+
+from fuzz import cases, checks  # noqa: E402
+
+from ctypes_shim import _resolve  # noqa: E402
+
+# kind -> weight; the filesystem kinds are slower, so they get fewer cases
+KINDS = {"elf": 40, "elf-bytes": 8, "cache": 30, "cache-bytes": 7, "conf": 8, "root": 7}
+NATIVE = _resolve.Native.detect()
+TRIPLET = checks.native_triplet()
+
+
+def kind_of(rng: random.Random, only: list[str]) -> str:
+    kinds = [k for k in KINDS if not only or k in only or k.split("-")[0] in only]
+    return rng.choices(kinds, weights=[KINDS[k] for k in kinds])[0]
+
+
+def run_case(seed: int, i: int, only: list[str], scratch: str) -> tuple[str, bool]:
+    """Build and check case *i*; returns (kind, whether the input was mutated/hostile)."""
+    rng = random.Random("%d:%d" % (seed, i))
+    kind = kind_of(rng, only)
+    if kind == "elf":
+        data = cases.random_elf(rng)
+        # a file for read_elf only every 8th case: the write costs more than the parse
+        checks.check_elf(data, scratch if i % 8 == 0 else None)
+        return kind, True
+    if kind == "elf-bytes":
+        checks.check_elf(cases.random_bytes(rng), scratch if i % 8 == 0 else None)
+        return kind, True
+    if kind == "cache":
+        checks.check_cache(cases.random_cache(rng))
+        return kind, True
+    if kind == "cache-bytes":
+        checks.check_cache(cases.random_bytes(rng))
+        return kind, True
+    root = os.path.join(scratch, "root%d" % i)
+    os.mkdir(root)
+    try:
+        if kind == "conf":
+            cases.random_conf_tree(rng, root)
+            checks.check_conf(root)
+        else:
+            name, environ = cases.random_root(rng, root, TRIPLET)
+            checks.check_resolver(root, name, environ, must_find=name == cases.GOOD,
+                                  native=NATIVE)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return kind, True
+
+
+def run_range(seed: int, start: int, stop: int, only: list[str], stop_on_fail: bool,
+              ) -> tuple[dict[str, int], list[str]]:
+    counts: dict[str, int] = {}
+    failures: list[str] = []
+    scratch = tempfile.mkdtemp(prefix="ctypes-shim-fuzz-")
+    try:
+        for i in range(start, stop):
+            try:
+                kind, _ = run_case(seed, i, only, scratch)
+            except AssertionError as e:
+                kind = "failed"
+                text = "case %d seed %d: %s" % (i, seed, str(e)[:2000] or traceback.format_exc())
+                failures.append(text)
+                sys.stderr.write(text + "\n")
+                if stop_on_fail:
+                    break
+            counts[kind] = counts.get(kind, 0) + 1
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return counts, failures
+
+
+def _worker(args: tuple[int, int, int, list[str], bool]) -> tuple[dict[str, int], list[str]]:
+    return run_range(*args)
+
+
+def atheris_main(target: str, argv: list[str]) -> int:
+    import atheris  # optional: pip install atheris (has wheels for CPython 3.11 on x86_64)
+
+    with atheris.instrument_imports():
+        from ctypes_shim import _elf, _ldcache  # noqa: F401
+
+    def one(data: bytes) -> None:
+        if target == "elf":
+            checks.check_elf(data)
+        else:
+            checks.check_cache(data)
+
+    atheris.Setup([sys.argv[0], *argv], one)
+    atheris.Fuzz()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=100000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--only", default="", help="comma-separated: elf,cache,conf,root")
+    parser.add_argument("--replay", type=int, help="run only this case number, verbosely")
+    parser.add_argument("--stop", action="store_true", help="stop at the first failure")
+    parser.add_argument("--atheris", choices=("elf", "cache"))
+    args, rest = parser.parse_known_args(argv)
+    if args.atheris:
+        return atheris_main(args.atheris, rest)
+    only = [k for k in args.only.split(",") if k]
+    if args.replay is not None:
+        counts, failures = run_range(args.seed, args.replay, args.replay + 1, only, True)
+        print(counts, failures)
+        return 1 if failures else 0
+    started = time.monotonic()
+    jobs = max(1, args.jobs)
+    step = -(-args.cases // jobs)
+    ranges = [(args.seed, a, min(a + step, args.cases), only, args.stop)
+              for a in range(0, args.cases, step)]
+    if jobs == 1:
+        results = [run_range(*r) for r in ranges]
+    else:
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            results = pool.map(_worker, ranges)
+    counts: dict[str, int] = {}
+    failures: list[str] = []
+    for c, f in results:
+        for k, v in c.items():
+            counts[k] = counts.get(k, 0) + v
+        failures += f
+    total = sum(counts.values())
+    print("fuzz: %d cases run (seed %d, %.0f s): %s" % (
+        total, args.seed, time.monotonic() - started,
+        ", ".join("%s %d" % kv for kv in sorted(counts.items()))))
+    print("fuzz: %d failures" % len(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
