@@ -74,8 +74,11 @@ def read_elf(path: str) -> ELFInfo:
     """Read the ELF identification and dynamic section of *path*.
 
     Raises ELFInvalid for anything that is not a readable ELF file (including FIFOs and
-    devices, which are never opened for blocking reads) and OSError for I/O errors.
+    devices, which are never opened: open() blocks on a FIFO without a writer, and opening
+    a device can act on it) and OSError for I/O errors.
     """
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ELFInvalid("not a regular file")
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     try:
         st = os.fstat(fd)

@@ -11,6 +11,7 @@ uint32 key, value} whose string offsets count from the end of the entry array.  
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import sys
 
@@ -78,6 +79,8 @@ def read_cache(path: str) -> Cache:
 
 def read_bytes(path: str) -> bytes:
     """The bytes of a cache file, refusing implausibly large ones."""
+    if not stat.S_ISREG(os.stat(path).st_mode):  # open() would block on a FIFO
+        raise CacheInvalid("not a regular file")
     with open(path, "rb") as f:
         data = f.read(MAX_CACHE_BYTES + 1)
     if len(data) > MAX_CACHE_BYTES:

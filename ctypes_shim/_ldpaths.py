@@ -9,6 +9,7 @@ are as seen inside root, files are read below it.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 
 MAX_CONF_FILES = 10000  # bound the work an include glob matching "everything" can cause
@@ -92,8 +93,7 @@ def _parse_conf(path: str, root: str, out: list[tuple[str, str]], visited: set[s
             return
         visited.add(real)
         seen.append(host)
-        with open(host, "rb") as f:
-            text = f.read(1024 * 1024).decode("utf-8", "surrogateescape")
+        text = _read_text(host)
     except (OSError, ValueError):
         return
     for lineno, raw in enumerate(text.splitlines(), 1):
@@ -169,12 +169,20 @@ def conf_dirs(*, root: str = "/", seen: list[str] | None = None) -> tuple[tuple[
     return tuple(out)
 
 
+def _read_text(host: str) -> str:
+    """Up to 1 MiB of a config file.  Anything but a regular file is OSError: open() blocks
+    on a FIFO without a writer, and opening a device can act on it."""
+    if not stat.S_ISREG(os.stat(host).st_mode):
+        raise OSError(f"{host}: not a regular file")
+    with open(host, "rb") as f:
+        return f.read(1024 * 1024).decode("utf-8", "surrogateescape")
+
+
 def musl_path_dirs(arch: str, *, root: str = "/") -> tuple[tuple[str, str], ...]:
     """musl's system dirs: /etc/ld-musl-<arch>.path, or its defaults when that is missing."""
     path = f"/etc/ld-musl-{arch}.path"
     try:
-        with open(join(root, path), "rb") as f:
-            text = f.read(1024 * 1024).decode("utf-8", "surrogateescape")
+        text = _read_text(join(root, path))
     except FileNotFoundError:
         return tuple((d, "musl default") for d in ("/lib", "/usr/local/lib", "/usr/lib"))
     except (OSError, ValueError):

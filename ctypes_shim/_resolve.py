@@ -504,6 +504,8 @@ def _inside(root: str, host: str) -> str | None:
 
 def _is_linker_script(path: str) -> bool:
     try:
+        if os.stat(path).st_mode & 0o170000 != 0o100000:  # never open a FIFO or a device
+            return False
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             head = os.pread(fd, 512, 0)
