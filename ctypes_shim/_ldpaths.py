@@ -105,6 +105,11 @@ def _parse_conf(path: str, root: str, out: list[tuple[str, str]], visited: set[s
             for word in words[1:]:
                 pattern = word if word.startswith("/") else os.path.join(
                     os.path.dirname(path), word)
+                # Expand each pattern once: every match was parsed the first time, and
+                # N files that each include their own directory again cost N**2 otherwise.
+                if "\0include " + pattern in visited:
+                    continue
+                visited.add("\0include " + pattern)  # NUL: no file has this name
                 for match in _glob(root, pattern, seen):
                     _parse_conf(match, root, out, visited, seen, depth + 1)
         elif words[0] == "hwcap":
