@@ -390,3 +390,27 @@ def test_cache_index_shared_keys_are_bounded(run: int) -> None:
     index = _ldcache.CacheIndex(data)
     decoded = sum(len(key) for key, _, _ in index.matches("libq."))
     assert decoded <= checks.CACHE_STRING_FACTOR * len(data) + checks.CACHE_STRING_SLACK
+
+
+def test_conf_self_including_glob_is_expanded_once(tmp_path: object,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: 2000 conf files that each include their own directory again expanded
+    the glob 2000 times (4 million matches, ~15 s); each pattern is now expanded once."""
+    root = str(tmp_path)
+    write(root, "/etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n")
+    d = os.path.join(root, "etc/ld.so.conf.d")
+    for i in range(2000):
+        write(root, "/etc/ld.so.conf.d/%04d.conf" % i,
+              "/lib%04d\ninclude /etc/ld.so.conf.d/*.conf\n" % i)
+    calls = []
+    real = _ldpaths._glob
+
+    def counting(*args: object) -> list[str]:
+        calls.append(args[1])
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_ldpaths, "_glob", counting)
+    dirs = [x for x, _ in checks.check_conf(root)]
+    assert dirs == ["/lib%04d" % i for i in range(2000)]
+    assert len(calls) <= 2 * 2, len(calls)  # once per parse, two parses in check_conf
+    assert os.path.isdir(d)
