@@ -261,12 +261,16 @@ class Resolver:
                             trace.append(("scan", best[2] + "/" + best[3],
                                           f"superseded by {soname}"))
                         best = (key, number, directory, filename, soname)
-                        verdict = f"candidate: soname {soname} ({origin})"
+                        verdict = (f"candidate: soname {soname} ({origin})" if info.soname else
+                                   f"candidate: no SONAME, file name {soname} ({origin})")
                     else:
                         verdict = f"skipped: {best[4]} sorts first"
                 if trace is not None:
                     trace.append(("scan", path, verdict))
         if best is None:
+            if trace is not None:
+                trace.append(("scan", f"{len(dirs)} dirs",
+                              f"no usable lib{name}.so or lib{name}.so.*"))
             return None, True
         _, _, directory, filename, soname = best
         answer = self._loadable(directory, filename, soname, env_dirs)
