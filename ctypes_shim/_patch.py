@@ -29,7 +29,7 @@ def replacement(stock: Callable[[str], str | None]) -> Any:
     def find_library(name: str) -> str | None:
         try:
             return hits[name]  # the hot path: one dict lookup
-        except (KeyError, TypeError):
+        except Exception:  # KeyError; TypeError (unhashable); a hostile __hash__ or __eq__
             return lookup(name)
 
     new: Any

@@ -143,15 +143,21 @@ class Resolver:
         """find_library(name): memoized hits, a fresh look for anything else."""
         try:
             return self.hits[name]  # type: ignore[index]
-        except (KeyError, TypeError):
+        except Exception:  # KeyError; TypeError (unhashable); a hostile __hash__ or __eq__
             return self.lookup(name)
 
     def lookup(self, name: object, trace: Trace = None) -> str | None:
         """Resolve *name* without the memo; never raises."""
-        if not isinstance(name, str) or not _plausible(name):
+        text = _as_name(name)
+        if text is None or not _plausible(text):
             if trace is not None:
-                trace.append(("input", repr(name), "rejected: not a library name"))
+                try:
+                    shown = repr(name)
+                except Exception:
+                    shown = object.__repr__(name)
+                trace.append(("input", shown, "rejected: not a library name"))
             return None
+        name = text
         try:
             with self._lock:
                 if trace is None and name in self._misses and self._world() == self._misses_world:
@@ -461,6 +467,17 @@ class Resolver:
 
     def _reinit_after_fork(self) -> None:
         self._lock = threading.RLock()
+
+
+def _as_name(name: object) -> str | None:
+    """*name* as a plain str, None if it is no str.  A str subclass is copied, so that its
+    own __eq__, __hash__ or __len__ never runs in here nor stays in the memo as a key."""
+    try:
+        if type(name) is str:
+            return name
+        return str.__str__(name) if isinstance(name, str) else None
+    except Exception:  # isinstance() consults __class__, which an object may make raise
+        return None
 
 
 def _plausible(name: str) -> bool:
