@@ -6,7 +6,6 @@ under test breaks a promise from docs/guarantees.md; anything else it returns no
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 
@@ -36,9 +35,18 @@ class MeteredBytes(bytes):
         return out
 
 
-class _MeteredFile(io.RawIOBase):
+class _MeteredFile:
+    """A file object whose read() calls are counted; everything else is delegated."""
+
     def __init__(self, meter: ReadMeter, path: str, f: object) -> None:
         self._meter, self._path, self._f = meter, path, f
+
+    def __getattr__(self, name: str) -> object:  # fileno, seek, readinto, ...
+        return getattr(self._f, name)
+
+    def readinto(self, buffer: bytearray) -> int:
+        self._meter.add(self._path, len(buffer))
+        return self._f.readinto(buffer)  # type: ignore[attr-defined,no-any-return]
 
     def read(self, size: int = -1) -> bytes:
         self._meter.add(self._path, size if size is not None and size >= 0 else -1)
