@@ -291,13 +291,19 @@ class Bench:
                 if not k.startswith(("PYTHON", "CTYPES_SHIM_"))}
         site_env = dict(env0, PYTHONPATH=os.pathsep.join(
             [os.path.join(REPO, "sitecustomize_template"), REPO]))
-        routes = {"none": (bare, env0), "sitecustomize": (bare, site_env), "pth": (pth, env0)}
+        empty = os.path.join(self.tmp, "empty")
+        os.mkdir(empty)
+        # The sitecustomize route's PYTHONPATH without the sitecustomize: what two more
+        # sys.path entries cost every import, with no activation at all.
+        path_env = dict(env0, PYTHONPATH=os.pathsep.join([empty, REPO]))
+        routes = {"none": (bare, env0), "sitecustomize": (bare, site_env), "pth": (pth, env0),
+                  "pythonpath": (bare, path_env)}
         probe = ("import sys; pre = 'ctypes' in sys.modules; import ctypes.util, ctypes_shim; "
                  "print(ctypes_shim.is_installed(), pre)")
         for route, (py, env) in routes.items():  # check each route does what it says
             out = subprocess.run([py, "-c", probe], env=env, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, check=False).stdout.decode()
-            if route == "none":
+            if route in ("none", "pythonpath"):
                 continue
             if out.split()[:2] != ["True", "False"]:
                 self.notes.append(f"start-up route {route}: probe printed {out.strip()!r}")
@@ -328,9 +334,13 @@ class Bench:
         for cmd, limit in (("pass", 2.0), ("import ctypes.util", 3.0)):
             base = stats(times["none", cmd])
             self.row(sec, f"python -c '{cmd}'", base, None, "(no activation)")
-            for route in ("sitecustomize", "pth"):
+            for route in ("sitecustomize", "pth", "pythonpath"):
                 s = stats(times[route, cmd])
                 added = (s["median"] - base["median"]) / 1e6
+                if route == "pythonpath":  # a control, not a route
+                    self.row(sec, "  (PYTHONPATH=<empty>:<repo> only)", base, s,
+                             f"+{added:.2f} ms", added_ms=added)
+                    continue
                 self.row(sec, f"  + {route} route", base, s, f"+{added:.2f} ms",
                          target=f"<{limit:g} ms", ok=added < limit, added_ms=added)
         self.extra["importtime"] = self._importtime(routes, commands)
@@ -344,6 +354,8 @@ class Bench:
         for cmd, code in commands.items():
             per: dict = {}  # type: ignore[type-arg]
             for route, (py, env) in routes.items():
+                if route == "pythonpath":
+                    continue
                 samples: dict = {}  # type: ignore[type-arg]
                 for _ in range(reps):
                     err = subprocess.run([py, "-X", "importtime", "-c", code], env=env,
