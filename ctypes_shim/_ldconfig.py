@@ -262,12 +262,14 @@ class Dir:
 class Entry:
     """One cache entry to be (struct cache_entry)."""
 
-    __slots__ = ("bits", "flags", "hwcap", "hwcaps", "isa_level", "kb", "key", "value")
+    __slots__ = ("bits", "file", "flags", "hwcap", "hwcaps", "isa_level", "kb", "key", "value")
 
-    def __init__(self, key: str, value: str, flags: int, hwcap: int, hwcaps: str | None,
-                 isa_level: int) -> None:
+    def __init__(self, key: str, value: str, flags: int, *, hwcap: int = 0,
+                 hwcaps: str | None = None, isa_level: int = 0, file: str | None = None) -> None:
         self.key = key
         self.value = value
+        self.file = file or value  # the file found; value names its soname link, which
+        # ldconfig would create and we do not
         self.flags = flags
         self.hwcap = hwcap  # legacy hwcap bits from the path (tls, x86_64, ...)
         self.hwcaps = hwcaps  # glibc-hwcaps subdirectory name, or None
@@ -292,6 +294,15 @@ class Scan:
         self.skipped: list[tuple[str, str]] = []  # (path inside root, why)
         self.verbose: list[str] = []  # the stdout of `ldconfig -v -X`, line by line
         self.conf_files: list[str] = []  # host paths of the config files read or looked for
+
+    def missing_links(self) -> list[Entry]:
+        """Entries whose value, the soname link ldconfig would create, does not exist."""
+        out = []
+        for e in self.entries:
+            host = chroot_path(self.root, e.value)
+            if e.value != e.file and not (host and os.path.exists(host)):
+                out.append(e)
+        return out
 
     def _add_dir(self, d: Dir) -> bool:
         for other in self.dirs:
@@ -385,10 +396,12 @@ def _search_dir(result: Scan, d: Dir) -> None:
         head = f"{d.path}:"
     result.verbose.append(f"{head} (from {d.origin})")
     dir_host = chroot_path(root, d.path)
+    if dir_host is None:  # (os.scandir(None) would list the current directory)
+        return
     try:
-        with os.scandir(dir_host) as it:  # type: ignore[type-var]
+        with os.scandir(dir_host) as it:
             dirents = list(it)
-    except (OSError, TypeError, ValueError):
+    except (OSError, ValueError):
         return
     libs: list[_Lib] = []  # ldconfig prepends; we append and walk it backwards
     for de in dirents:
@@ -462,8 +475,9 @@ def _search_dir(result: Scan, d: Dir) -> None:
         else:
             result.verbose.append(f"\t{lib.soname} -> {lib.name}")
             filename = lib.name
-        result.entries.append(Entry(lib.soname, f"{d.path}/{filename}", lib.flag, hwcap,
-                                    d.hwcaps, lib.isa_level))
+        result.entries.append(Entry(lib.soname, f"{d.path}/{filename}", lib.flag, hwcap=hwcap,
+                                    hwcaps=d.hwcaps, isa_level=lib.isa_level,
+                                    file=f"{d.path}/{lib.name}"))
 
 
 def _process_file(result: Scan, real: str, file_name: str, name: str
@@ -699,7 +713,8 @@ def output_path(root: str, cache: str = LD_SO_CACHE) -> str:
 def write_cache(path: str, data: bytes) -> None:
     """Replace *path* by a file holding *data*, atomically: a temporary file in the same
     directory, fsync, rename; mode 0644 as ldconfig leaves it.  Never half-written."""
-    import tempfile  # noqa: PLC0415 -- only when writing
+    import contextlib  # noqa: PLC0415 -- only when writing
+    import tempfile  # noqa: PLC0415
 
     directory, name = os.path.split(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix="~", dir=directory or ".")
@@ -714,19 +729,15 @@ def write_cache(path: str, data: bytes) -> None:
             os.close(fd)
         os.rename(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
-    try:  # make the rename itself durable
+    with contextlib.suppress(OSError):  # make the rename itself durable
         dfd = os.open(directory or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             os.fsync(dfd)
         finally:
             os.close(dfd)
-    except OSError:
-        pass
 
 
 # -- printing (`ldconfig -p`) ------------------------------------------------------------------

@@ -1,0 +1,709 @@
+"""`python -m ctypes_shim` and `ctypes-shim`: find, ldconfig, doctor.
+
+Each command imports what it needs inside its handler, so start-up and `--help` stay cheap.
+Exit codes scripts can trust: 0 ok; 1 not found, problems found, or an operation failed
+(unreadable cache, read-only root); 2 bad usage or bad input.  Errors are one line on
+stderr, `ctypes-shim: error: ...`, never a traceback (set CTYPES_SHIM_DEBUG=1 to get one
+for an internal error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable, Sequence
+
+    from ._resolve import Resolver
+
+PROG = "ctypes-shim"
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage or bad input: exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse prints usage + exits; we want one line
+        raise UsageError(message)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line in *argv* (default: sys.argv[1:]); return the exit code."""
+    try:
+        args_list = sys.argv[1:] if argv is None else list(argv)
+        for arg in args_list:
+            if not isinstance(arg, str):
+                raise UsageError(f"arguments must be strings, not {type(arg).__name__}")
+            if "\0" in arg:
+                raise UsageError("arguments must not contain NUL characters")
+        args = _parser().parse_args(args_list)
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
+    except UsageError as e:
+        _error(str(e))
+        return EXIT_USAGE
+    except SystemExit as e:  # --help, --version
+        return e.code if isinstance(e.code, int) else EXIT_OK if e.code is None else EXIT_USAGE
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except BrokenPipeError:  # `ctypes-shim ldconfig -p | head`
+        _silence_stdout()
+        return EXIT_PROBLEM
+    except (OSError, ValueError) as e:
+        _error(_one_line(e))
+        return EXIT_PROBLEM
+    except Exception as e:
+        if os.environ.get("CTYPES_SHIM_DEBUG"):
+            import traceback  # noqa: PLC0415
+
+            traceback.print_exc()
+        _error(f"internal error: {e!r}")
+        return EXIT_PROBLEM
+
+
+def _error(message: str) -> None:
+    _stderr("error", message)
+
+
+def _warn(message: str) -> None:
+    _stderr("warning", message)
+
+
+def _stderr(kind: str, message: str) -> None:
+    """One line on stderr, whatever *message* holds; a closed stderr is not our problem."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(f"{PROG}: {kind}: {' '.join(message.split())}\n")
+        sys.stderr.flush()
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror and type(e).__name__ != "LdconfigError":
+        where = f": {e.filename}" if e.filename else ""
+        return f"{e.strerror}{where}"
+    return str(e) or type(e).__name__
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout at exit and would report the broken pipe again.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _out(lines: Iterable[str]) -> None:
+    """Write lines exactly: bytes that were not UTF-8 in a path go out as they came in."""
+    data = "".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape")
+    stream = sys.stdout
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:
+        stream.write(data.decode("utf-8", "replace"))
+    else:
+        stream.flush()
+        buffer.write(data)
+        buffer.flush()
+
+
+def _json(obj: object) -> None:
+    import json  # noqa: PLC0415
+
+    _out([json.dumps(obj, indent=2, ensure_ascii=False)])
+
+
+def _root_dir(value: str) -> str:
+    if not value:
+        raise argparse.ArgumentTypeError("root must not be empty")
+    if not os.path.isdir(value):
+        raise argparse.ArgumentTypeError(f"root {value!r} is not a directory")
+    return os.path.abspath(value)
+
+
+# -- the parser -----------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__  # noqa: PLC0415 -- a static string in __init__
+
+    parser = _Parser(
+        prog=PROG, formatter_class=_Formatter,
+        description="ctypes.util.find_library for Linux in pure Python: inspect what it "
+                    "finds, print or write ld.so.cache, check a root.  Never starts a process "
+                    "(except `find --compare`, which runs stock find_library).",
+        epilog="Exit codes: 0 ok, 1 not found / problems found / operation failed, "
+               "2 bad usage or input.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    find = sub.add_parser(
+        "find", help="what find_library returns for NAME...", formatter_class=_Formatter,
+        description="Print, per NAME (as for ctypes.util.find_library: 'c', 'ssl', 'z'), "
+                    "what the shim's find_library returns.",
+        epilog="Exit code 1 when any NAME is not found, 2 for a NAME that cannot be a "
+               "library name (empty, with '/', whitespace or NUL).")
+    find.add_argument("names", nargs="+", metavar="NAME", help="library name without lib/.so")
+    find.add_argument("--root", type=_root_dir, help="resolve inside this root directory "
+                      "(its ld.so.cache, ld.so.conf and lib dirs) instead of this machine")
+    find.add_argument("--explain", action="store_true",
+                      help="show every candidate considered, in order, and why it was taken "
+                           "or rejected; which source answered; with pyelftools, the chosen "
+                           "library's DT_NEEDED and which of them this root cannot resolve")
+    find.add_argument("--compare", action="store_true",
+                      help="also show stock ctypes.util.find_library's answer (this machine "
+                           "only; stock runs /sbin/ldconfig, gcc, ld and objdump)")
+    find.add_argument("--json", action="store_true", help="print JSON")
+    find.set_defaults(handler=_cmd_find)
+
+    ldc = sub.add_parser(
+        "ldconfig", help="print (-p) or write an ld.so.cache", formatter_class=_Formatter,
+        description="With -p: list a cache exactly as glibc's `ldconfig -p` does.\n"
+                    "Without -p: write a glibc-ld.so.cache1.1 file for ROOT from its "
+                    "ld.so.conf\n(or ld.so.conf.d/*.conf when ld.so.conf is missing) and the "
+                    "built-in dirs,\nfollowing glibc 2.36 ldconfig's rules.  The file is "
+                    "replaced atomically.\n\nUnlike ldconfig this never creates, changes or "
+                    "removes soname symlinks\n(as with `ldconfig -X`), and keeps no auxiliary "
+                    "cache.",
+        epilog="Paths given to -C and -f are inside ROOT, as with `ldconfig -r ROOT`.  "
+               "Exit code 1 when the cache cannot be read or written.")
+    ldc.add_argument("-p", "--print-cache", action="store_true", help="print the cache")
+    ldc.add_argument("-r", "--root", type=_root_dir,
+                     help="the root directory (required to write; use --root / for this "
+                          "machine)")
+    ldc.add_argument("-C", dest="cache", metavar="FILE",
+                     help="the cache file (default /etc/ld.so.cache)")
+    ldc.add_argument("-f", dest="conf", metavar="CONF",
+                     help="the config file to read (default /etc/ld.so.conf)")
+    ldc.add_argument("-v", "--verbose", action="store_true",
+                     help="list each directory and library, as `ldconfig -v -X` does")
+    ldc.add_argument("-X", dest="no_links", action="store_true",
+                     help="accepted for compatibility: links are never made")
+    ldc.add_argument("-i", dest="no_aux", action="store_true",
+                     help="accepted for compatibility: there is no auxiliary cache")
+    ldc.add_argument("--json", action="store_true", help="print JSON")
+    ldc.set_defaults(handler=_cmd_ldconfig)
+
+    doc = sub.add_parser(
+        "doctor", help="check the shim, the interpreter and a root", formatter_class=_Formatter,
+        description="Report whether the shim is active and how; the interpreter, its "
+                    "architecture and libc;\nthe search path and where each dir comes from; "
+                    "the ld.so.cache and how it compares\nwith what `ctypes-shim ldconfig` "
+                    "would write now.",
+        epilog="Exit code 1 when something is wrong: the shim cannot be imported, a config "
+               "file cannot be read,\nthe cache is unreadable, has entries whose file is "
+               "gone, or lacks libraries that are on disk.\nA missing cache is reported but "
+               "is not wrong: find_library then scans the directories.")
+    doc.add_argument("--root", type=_root_dir, help="check this root instead of this machine")
+    doc.add_argument("--json", action="store_true", help="print JSON")
+    doc.set_defaults(handler=_cmd_doctor)
+    return parser
+
+
+# -- find -------------------------------------------------------------------------------------
+
+
+def _check_name(name: str) -> None:
+    if (not name or "/" in name or len(name) > 255
+            or any(c.isspace() for c in name)):
+        raise UsageError(f"find: not a library name: {name!r} (give e.g. 'c' or 'ssl')")
+
+
+def _cmd_find(args: argparse.Namespace) -> int:
+    from . import _resolve  # noqa: PLC0415
+
+    for name in args.names:
+        _check_name(name)
+    if args.compare and args.root:
+        raise UsageError("find: --compare runs stock find_library, which only knows this "
+                         "machine; drop --root")
+    resolver = _resolve.Resolver(root=args.root) if args.root else _resolve.default()
+    stock = _stock_find_library() if args.compare else None
+    results = []
+    for name in args.names:
+        trace: list[tuple[str, str, str]] = []
+        answer = resolver.lookup(name, trace=trace)
+        result: dict[str, Any] = {"name": name, "found": answer is not None, "result": answer}
+        if stock is not None:
+            result["stock"] = _call_stock(stock, name)
+        if args.explain:
+            taken = [t for t in trace if t[2].startswith("taken")]
+            result["source"] = taken[-1][0] if taken else None
+            result["path"] = taken[-1][1] if taken and taken[-1][0] != "musl" else None
+            result["trace"] = [{"source": s, "candidate": c, "verdict": v} for s, c, v in trace]
+            if result["path"]:
+                result.update(_needed(resolver, result["path"]))
+        results.append(result)
+    if args.json:
+        _json({"root": args.root or "/", "results": results})
+    else:
+        _out(_find_text(results, compare=stock is not None, explain=args.explain))
+    return EXIT_OK if all(r["found"] for r in results) else EXIT_PROBLEM
+
+
+def _find_text(results: list[dict[str, Any]], *, compare: bool, explain: bool) -> list[str]:
+    def show(value: object) -> str:
+        return "not found" if value is None else str(value)
+
+    lines = []
+    width = max(len(r["name"]) for r in results)
+    shim_width = max(len(show(r["result"])) for r in results)
+    if compare:
+        lines.append(f"{'NAME':<{width}}  {'SHIM':<{shim_width}}  STOCK")
+    for r in results:
+        line = f"{r['name']:<{width}}  {show(r['result'])}"
+        if compare:
+            line = f"{r['name']:<{width}}  {show(r['result']):<{shim_width}}  {show(r['stock'])}"
+        lines.append(line.rstrip())
+        if not explain:
+            continue
+        by = r["source"] or "nothing"
+        lines.append(f"  answered by: {by}")
+        for t in r["trace"]:
+            lines.append(f"  {t['source']:<11}  {t['candidate']}  {t['verdict']}")
+        if "needed" in r:
+            lines.append(f"  DT_NEEDED of {r['path']}:")
+            if not r["needed"]:
+                lines.append("    (none)")
+            for n in r["needed"]:
+                where = f"{n['path']} ({n['via']})" if n["path"] else "NOT FOUND in this root"
+                lines.append(f"    {n['soname']} => {where}")
+        elif "needed_error" in r:
+            lines.append(f"  DT_NEEDED: {r['needed_error']}")
+    return lines
+
+
+def _stock_find_library() -> Callable[[str], str | None]:
+    import ctypes.util  # noqa: PLC0415 -- only for --compare
+
+    from . import _patch  # noqa: PLC0415
+
+    stock = ctypes.util.find_library
+    if _patch.is_ours(stock):  # the shim is active in this process: ask the original
+        stock = stock.__wrapped__  # type: ignore[attr-defined]
+    return stock
+
+
+def _call_stock(stock: Callable[[str], str | None], name: str) -> str | None:
+    try:
+        return stock(name)
+    except Exception as e:  # 3.8-3.12 raise FileNotFoundError for some names with gcc present
+        return f"raised {type(e).__name__}: {e}"
+
+
+def _needed(resolver: Resolver, path: str) -> dict[str, Any]:
+    """The chosen library's DT_NEEDED and where this root's loader would find each."""
+    from . import _ldconfig  # noqa: PLC0415
+
+    root = resolver.root
+    host = _ldconfig.chroot_path(root, path) if root != "/" else path
+    try:
+        from elftools.common.exceptions import ELFError  # noqa: PLC0415
+        from elftools.elf.elffile import ELFFile  # noqa: PLC0415
+    except ImportError:
+        return {"needed_error": "install pyelftools to list them"}
+    needed: list[str] = []
+    rpath: list[str] = []
+    runpath: list[str] = []
+    try:
+        with open(host, "rb") as f:  # type: ignore[arg-type]
+            elf = ELFFile(f)
+            segment: Any
+            for segment in elf.iter_segments():
+                if segment["p_type"] != "PT_DYNAMIC":
+                    continue
+                for tag in segment.iter_tags():
+                    kind = tag.entry.d_tag
+                    if kind == "DT_NEEDED":
+                        needed.append(tag.needed)
+                    elif kind == "DT_RPATH":
+                        rpath += tag.rpath.split(":")
+                    elif kind == "DT_RUNPATH":
+                        runpath += tag.runpath.split(":")
+    except (OSError, ValueError, TypeError, ELFError) as e:
+        return {"needed_error": f"cannot read {path}: {e}"}
+    origin = os.path.dirname(path)
+    expand = [d.replace("$ORIGIN", origin).replace("${ORIGIN}", origin) for d in
+              (runpath or rpath)]
+    env = [d for d, o in resolver.search_dirs() if o == "LD_LIBRARY_PATH"]
+    # glibc's order: RPATH (only without RUNPATH), LD_LIBRARY_PATH, RUNPATH, cache, system dirs
+    before = [(d, "DT_RPATH") for d in expand] if not runpath else []
+    after = [(d, "DT_RUNPATH") for d in expand] if runpath else []
+    dirs = before + [(d, "LD_LIBRARY_PATH") for d in env] + after
+    cache, _ = resolver.cache()
+    native = resolver.native
+    from . import _ldpaths  # noqa: PLC0415
+
+    system = [(d, "system dir") for d in _ldpaths.default_dirs(
+        bits=native.bits, triplet=_ldpaths.multiarch())]
+    out = []
+    for soname in needed:
+        found = None
+        for d, via in dirs:
+            found = _loadable_in(resolver, d, soname, via)
+            if found:
+                break
+        if not found and cache is not None:
+            for entry in cache.entries:
+                if (entry.key == soname and native.cache_flags_fit(entry.flags)
+                        and entry.hwcap == 0 and _exists(root, entry.value)):
+                    found = (entry.value, "ld.so.cache")
+                    break
+        if not found:
+            for d, via in system:
+                found = _loadable_in(resolver, d, soname, via)
+                if found:
+                    break
+        out.append({"soname": soname, "path": found[0] if found else None,
+                    "via": found[1] if found else None})
+    return {"needed": out}
+
+
+def _exists(root: str, path: str) -> bool:
+    from . import _ldconfig  # noqa: PLC0415
+
+    host = _ldconfig.chroot_path(root, path) if root != "/" else path
+    return host is not None and os.path.exists(host)
+
+
+def _loadable_in(resolver: Resolver, directory: str, soname: str,
+                 via: str) -> tuple[str, str] | None:
+    from . import _elf, _ldconfig  # noqa: PLC0415
+
+    path = directory.rstrip("/") + "/" + soname
+    host = _ldconfig.chroot_path(resolver.root, path) if resolver.root != "/" else path
+    if host is None:
+        return None
+    try:
+        info = _elf.read_elf(host)
+    except (OSError, ValueError):
+        return None
+    native = resolver.native
+    if native.abi is not None and info.abi != native.abi:
+        return None
+    return path, via
+
+
+# -- ldconfig ---------------------------------------------------------------------------------
+
+
+def _cmd_ldconfig(args: argparse.Namespace) -> int:
+    from . import _ldconfig  # noqa: PLC0415
+
+    name = args.cache or _ldconfig.LD_SO_CACHE
+    if args.print_cache:
+        if args.conf or args.verbose:
+            raise UsageError("ldconfig: -f and -v only apply when writing a cache, not with -p")
+        if args.root:
+            host = _ldconfig.chroot_path(args.root, name)
+            if host is None:
+                raise _ldconfig.LdconfigError(f"Can't open cache file {name}: "
+                                              "Too many levels of symbolic links")
+        else:
+            host = name
+        cache = _ldconfig.read_for_print(host, name)
+        if args.json:
+            _json(_cache_json(cache, name))
+        elif cache is not None:  # an empty file prints nothing, as ldconfig does
+            _out(_ldconfig.print_lines(cache, name))
+        return EXIT_OK
+    if not args.root:
+        raise UsageError("ldconfig: writing a cache needs --root ROOT (use --root / for this "
+                         "machine); -p prints one")
+    scan = _ldconfig.scan(args.root, args.conf)
+    data = _ldconfig.build(scan)
+    target = _ldconfig.output_path(args.root, name)
+    try:
+        _ldconfig.write_cache(target, data)
+    except OSError as e:
+        raise _ldconfig.LdconfigError(f"cannot write {target}: {e.strerror or e}") from e
+    no_link = scan.missing_links()
+    if args.json:
+        _json({"root": args.root, "cache": name, "written": target, "bytes": len(data),
+               "entries": len(scan.entries), "generator": _ldconfig.GENERATOR,
+               "dirs": [{"path": d.path, "origin": d.origin, "hwcaps": d.hwcaps}
+                        for d in scan.dirs],
+               "missing_links": [{"link": e.value, "file": e.file} for e in no_link],
+               "skipped": [{"path": p, "why": w} for p, w in scan.skipped]})
+        return EXIT_OK
+    if args.verbose:
+        _out(scan.verbose)
+    for entry in no_link:  # the loader opens the value; ldconfig would have made this link
+        _warn(f"{entry.value} does not exist (ldconfig would link it to "
+              f"{os.path.basename(entry.file)}; {PROG} makes no links)")
+    return EXIT_OK
+
+
+def _cache_json(cache: Any, name: str) -> dict[str, Any]:
+    from . import _ldconfig  # noqa: PLC0415
+
+    if cache is None:
+        return {"file": name, "format": None, "generator": None, "entries": []}
+    return {"file": name, "format": cache.format, "generator": cache.generator,
+            "entries": [{"key": e.key, "flags": e.flags, "description": _ldconfig.describe(
+                e.flags), "hwcap": e.hwcap, "hwcaps": e.hwcap_name, "value": e.value}
+                for e in cache.entries]}
+
+
+# -- doctor -----------------------------------------------------------------------------------
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    report = _doctor(args.root or "/")
+    if args.json:
+        _json(report)
+    else:
+        _out(_doctor_text(report))
+    return EXIT_PROBLEM if report["problems"] else EXIT_OK
+
+
+def _doctor(root: str) -> dict[str, Any]:
+    import platform  # noqa: PLC0415
+
+    from . import __version__, _activate  # noqa: PLC0415
+
+    problems: list[str] = []
+    notes: list[str] = []
+    report: dict[str, Any] = {"version": __version__, "root": root}
+
+    broken = []
+    for module in ("_elf", "_ldcache", "_ldpaths", "_resolve", "_patch", "_ldconfig"):
+        try:
+            __import__(f"ctypes_shim.{module}")
+        except Exception as e:  # a broken install: missing or unimportable module
+            broken.append(f"ctypes_shim.{module}: {e!r}")
+    if broken:
+        problems.append("shim not importable: " + "; ".join(broken))
+    site = sys.modules.get("sitecustomize")
+    report["shim"] = {"active": _activate.is_installed(), "route": _activate.route,
+                      "error": _activate.error, "package": os.path.dirname(__file__),
+                      "disabled": _activate.disabled(),
+                      "sitecustomize": getattr(site, "__file__", None)}
+    if broken:
+        report["shim"]["broken"] = broken
+        return _finish(report, problems, notes)
+
+    from . import _ldconfig, _resolve  # noqa: PLC0415
+
+    resolver = _resolve.Resolver(root=root)
+    native = resolver.native
+    info = native.info
+    report["interpreter"] = {"executable": sys.executable,
+                             "version": platform.python_version(),
+                             "implementation": platform.python_implementation()}
+    report["architecture"] = {
+        "uname": os.uname().machine,
+        "elf_class": 64 if info and info.elf_class == 2 else 32 if info else None,
+        "byteorder": sys.byteorder, "e_machine": info.machine if info else None,
+        "cache_flags": sorted(native.cache_ok) if native.cache_ok else None,
+        "interpreter": info.interp if info else None}
+    report["libc"] = _libc(root, resolver)
+    conf_files: list[str] = []
+    report["search_path"] = [{"dir": d, "origin": o} for d, o in resolver.search_dirs()]
+    from . import _ldpaths  # noqa: PLC0415
+
+    if native.musl_arch is None:
+        _ldpaths.conf_dirs(root=root, seen=conf_files)
+    unreadable = _unreadable(conf_files)
+    for path, why in unreadable:
+        problems.append(f"config file {path} cannot be read: {why}")
+    report["config_files"] = sorted({p for p in conf_files if os.path.isfile(p)})
+    if native.musl_arch is not None:
+        report["cache"] = {"path": None, "present": False, "note": "musl has no ld.so.cache"}
+        return _finish(report, problems, notes)
+
+    cache_name = _ldconfig.LD_SO_CACHE
+    host = _ldconfig.chroot_path(root, cache_name) if root != "/" else cache_name
+    section: dict[str, Any] = {"path": host, "present": bool(host and os.path.exists(host))}
+    report["cache"] = section
+    if not section["present"]:
+        notes.append("no ld.so.cache: find_library scans the directories; write one with "
+                     f"`{PROG} ldconfig --root {root}`")
+        return _finish(report, problems, notes)
+    cache, why = resolver.cache()
+    if cache is None:
+        section["error"] = why
+        problems.append(f"ld.so.cache cannot be read: {why}")
+        return _finish(report, problems, notes)
+    fresh = _ldconfig.scan(root)
+    cached = {(e.key, e.value, e.flags) for e in cache.entries}
+    missing = [e for e in fresh.entries if (e.key, e.value, e.flags) not in cached]
+    found = {(e.key, e.value): e for e in fresh.entries}
+    stale, no_link = [], []
+    for entry in cache.entries:
+        if not _exists(root, entry.value):
+            if (entry.key, entry.value) in found:  # the library is there, its link is not
+                no_link.append({"key": entry.key, "value": entry.value,
+                                "file": found[entry.key, entry.value].file})
+            else:
+                stale.append({"key": entry.key, "value": entry.value})
+    section.update({
+        "format": cache.format, "entries": len(cache.entries), "generator": cache.generator,
+        "stale": stale, "missing_links": no_link,
+        "missing": [{"key": e.key, "value": e.value, "flags": e.flags} for e in missing],
+        "fresh_entries": len(fresh.entries)})
+    if stale:
+        problems.append(f"ld.so.cache has {_plural(len(stale), 'stale entry', 'stale entries')}"
+                        " (file gone)")
+    if no_link:
+        problems.append(f"{_plural(len(no_link), 'cache entry names', 'cache entries name')}"
+                        " a soname link that does not exist (ldconfig would create it)")
+    if missing:
+        problems.append(f"{_plural(len(missing), 'library', 'libraries')} on disk missing "
+                        "from ld.so.cache")
+    if stale or missing:
+        notes.append(f"rewrite the cache with `{PROG} ldconfig --root {root}`")
+    return _finish(report, problems, notes)
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _finish(report: dict[str, Any], problems: list[str], notes: list[str]) -> dict[str, Any]:
+    report["problems"] = problems
+    report["notes"] = notes
+    report["summary"] = ("OK" if not problems else
+                         f"{len(problems)} problem{'s' if len(problems) > 1 else ''}: "
+                         + "; ".join(problems))
+    return report
+
+
+def _unreadable(paths: Iterable[str]) -> list[tuple[str, str]]:
+    out = []
+    for path in dict.fromkeys(paths):
+        if not os.path.lexists(path):
+            continue  # missing config files are fine, as for ldconfig
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                if os.path.isdir(path):
+                    if path.endswith(".conf"):  # ld.so.conf or an include match
+                        raise IsADirectoryError(21, "Is a directory")
+                    continue  # a directory an include glob looked into
+                os.read(fd, 1)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            out.append((path, e.strerror or str(e)))
+    return out
+
+
+def _libc(root: str, resolver: Resolver) -> dict[str, Any]:
+    native = resolver.native
+    if native.musl_arch is not None:
+        loader = native.info.interp if native.info else None
+        return {"name": "musl", "version": _musl_version(root, loader), "path": loader}
+    if root == "/":
+        try:
+            text = os.confstr("CS_GNU_LIBC_VERSION")
+        except (ValueError, OSError):
+            text = None
+        if text and text.startswith("glibc "):
+            return {"name": "glibc", "version": text.split()[1], "path": None,
+                    "from": "os.confstr('CS_GNU_LIBC_VERSION')"}
+    trace: list[tuple[str, str, str]] = []
+    resolver.lookup("c", trace=trace)
+    taken = [c for s, c, v in trace if v.startswith("taken") and "/" in c]
+    if not taken:
+        return {"name": None, "version": None, "path": None}
+    version = _glibc_version(resolver.root, taken[-1])
+    return {"name": "glibc" if version else None, "version": version, "path": taken[-1],
+            "from": "the libc file"}
+
+
+def _read_head(root: str, path: str, size: int) -> bytes:
+    from . import _ldconfig  # noqa: PLC0415
+
+    host = _ldconfig.chroot_path(root, path) if root != "/" else path
+    if host is None:
+        return b""
+    try:
+        with open(host, "rb") as f:
+            return f.read(size)
+    except OSError:
+        return b""
+
+
+def _glibc_version(root: str, path: str) -> str | None:
+    import re  # noqa: PLC0415
+
+    data = _read_head(root, path, 8 << 20)
+    m = re.search(rb"GNU C Library [^\n\0]*? version (\d+\.\d+(?:\.\d+)?)", data)
+    return m.group(1).decode() if m else None
+
+
+def _musl_version(root: str, loader: str | None) -> str | None:
+    """musl keeps its version as a bare string next to "musl libc"; best effort."""
+    import re  # noqa: PLC0415
+
+    if not loader:
+        return None
+    data = _read_head(root, loader, 8 << 20)
+    m = re.search(rb"\0(1\.\d+\.\d+)\0", data)
+    return m.group(1).decode() if m else None
+
+
+def _doctor_text(r: dict[str, Any]) -> list[str]:
+    lines = [f"ctypes_shim {r['version']} doctor, root {r['root']}"]
+    shim = r["shim"]
+    if shim.get("broken"):
+        state = "NOT IMPORTABLE"
+    elif shim["disabled"]:
+        state = "disabled by CTYPES_SHIM_DISABLE"
+    elif shim["active"]:
+        state = f"active (route: {shim['route']})"
+    else:
+        state = "not active in this process"
+    lines.append(f"shim:         {state}; package {shim['package']}")
+    if shim["sitecustomize"]:
+        lines.append(f"              sitecustomize: {shim['sitecustomize']}")
+    if shim["error"]:
+        lines.append(f"              last error: {shim['error']}")
+    if "interpreter" in r:
+        i, a, c = r["interpreter"], r["architecture"], r["libc"]
+        lines.append(f"interpreter:  {i['executable']} ({i['implementation']} {i['version']})")
+        flags = ", ".join(f"{f:#06x}" for f in a["cache_flags"] or [])
+        lines.append(f"architecture: {a['uname']}, ELF {a['elf_class']}-bit {a['byteorder']}-"
+                     f"endian, e_machine {a['e_machine']}, cache flags {flags or 'any libc6'}")
+        libc = f"{c['name'] or 'unknown'} {c['version'] or ''}".rstrip()
+        source = c.get("from") if c.get("from") != "the libc file" else c["path"]
+        lines.append(f"libc:         {libc}" + (f" (from {source})" if source else ""))
+        lines.append("search path:")
+        width = max([len(d["dir"]) for d in r["search_path"]] + [0])
+        for d in r["search_path"]:
+            lines.append(f"  {d['dir']:<{width}}  {d['origin']}")
+        cache = r.get("cache", {})
+        if cache.get("note"):
+            lines.append(f"cache:        {cache['note']}")
+        elif not cache.get("present"):
+            lines.append(f"cache:        {cache.get('path')}: not present")
+        elif "error" in cache:
+            lines.append(f"cache:        {cache['path']}: unreadable ({cache['error']})")
+        else:
+            lines.append(f"cache:        {cache['path']}: {cache['format']} format, "
+                         f"{cache['entries']} entries, generated by "
+                         f"{cache['generator'] or 'unknown'}")
+            lines.append(f"  stale entries (file gone): {len(cache['stale'])}")
+            lines += [f"    {e['key']} => {e['value']}" for e in cache["stale"][:20]]
+            if cache["missing_links"]:
+                lines.append(f"  soname links missing: {len(cache['missing_links'])}")
+                lines += [f"    {e['value']} (the library is {e['file']})"
+                          for e in cache["missing_links"][:20]]
+            lines.append(f"  on disk but missing from the cache: {len(cache['missing'])} "
+                         f"(a fresh scan finds {cache['fresh_entries']})")
+            lines += [f"    {e['key']} => {e['value']}" for e in cache["missing"][:20]]
+    lines += [f"note: {n}" for n in r["notes"]]
+    lines.append(f"summary: {r['summary']}")
+    return lines
