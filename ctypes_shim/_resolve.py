@@ -559,6 +559,8 @@ def _debug(message: str) -> None:
 
 
 def _after_fork() -> None:
+    global _default_lock  # noqa: PLW0603 -- a thread that held it at fork() is gone
+    _default_lock = threading.Lock()
     for resolver in list(_resolvers):
         resolver._reinit_after_fork()
 
