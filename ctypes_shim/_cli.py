@@ -139,20 +139,20 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = _Parser(
         prog=PROG, formatter_class=_Formatter,
-        description="ctypes.util.find_library for Linux in pure Python: inspect what it "
-                    "finds, print or write ld.so.cache, check a root.  Never starts a process "
+        description="ctypes.util.find_library for Linux in pure Python: see what it finds,\n"
+                    "print or write an ld.so.cache, check a root.  Never starts a process\n"
                     "(except `find --compare`, which runs stock find_library).",
-        epilog="Exit codes: 0 ok, 1 not found / problems found / operation failed, "
-               "2 bad usage or input.")
+        epilog="Exit codes: 0 ok; 1 not found, problems found or operation failed;\n"
+               "2 bad usage or input.  Errors are one line on stderr.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
     find = sub.add_parser(
         "find", help="what find_library returns for NAME...", formatter_class=_Formatter,
-        description="Print, per NAME (as for ctypes.util.find_library: 'c', 'ssl', 'z'), "
+        description="Print, per NAME (as for ctypes.util.find_library: 'c', 'ssl', 'z'),\n"
                     "what the shim's find_library returns.",
-        epilog="Exit code 1 when any NAME is not found, 2 for a NAME that cannot be a "
+        epilog="Exit code 1 when any NAME is not found, 2 for a NAME that cannot be a\n"
                "library name (empty, with '/', whitespace or NUL).")
     find.add_argument("names", nargs="+", metavar="NAME", help="library name without lib/.so")
     find.add_argument("--root", type=_root_dir, help="resolve inside this root directory "
@@ -176,7 +176,7 @@ def _parser() -> argparse.ArgumentParser:
                     "replaced atomically.\n\nUnlike ldconfig this never creates, changes or "
                     "removes soname symlinks\n(as with `ldconfig -X`), and keeps no auxiliary "
                     "cache.",
-        epilog="Paths given to -C and -f are inside ROOT, as with `ldconfig -r ROOT`.  "
+        epilog="Paths given to -C and -f are inside ROOT, as with `ldconfig -r ROOT`.\n"
                "Exit code 1 when the cache cannot be read or written.")
     ldc.add_argument("-p", "--print-cache", action="store_true", help="print the cache")
     ldc.add_argument("-r", "--root", type=_root_dir,
@@ -197,14 +197,15 @@ def _parser() -> argparse.ArgumentParser:
 
     doc = sub.add_parser(
         "doctor", help="check the shim, the interpreter and a root", formatter_class=_Formatter,
-        description="Report whether the shim is active and how; the interpreter, its "
-                    "architecture and libc;\nthe search path and where each dir comes from; "
-                    "the ld.so.cache and how it compares\nwith what `ctypes-shim ldconfig` "
+        description="Report whether the shim is active and how; the interpreter, its\n"
+                    "architecture and libc; the search path and where each dir comes from;\n"
+                    "the ld.so.cache and how it compares with what `ctypes-shim ldconfig`\n"
                     "would write now.",
-        epilog="Exit code 1 when something is wrong: the shim cannot be imported, a config "
-               "file cannot be read,\nthe cache is unreadable, has entries whose file is "
-               "gone, or lacks libraries that are on disk.\nA missing cache is reported but "
-               "is not wrong: find_library then scans the directories.")
+        epilog="Exit code 1 when something is wrong: the shim cannot be imported, a\n"
+               "config file cannot be read, or the cache is unreadable, has entries\n"
+               "whose file is gone or whose soname link is missing, or lacks libraries\n"
+               "that are on disk.  A missing cache is reported but is not wrong:\n"
+               "find_library then scans the directories.")
     doc.add_argument("--root", type=_root_dir, help="check this root instead of this machine")
     doc.add_argument("--json", action="store_true", help="print JSON")
     doc.set_defaults(handler=_cmd_doctor)
