@@ -278,7 +278,13 @@ def _find_text(results: list[dict[str, Any]], *, compare: bool, explain: bool) -
             if not r["needed"]:
                 lines.append("    (none)")
             for n in r["needed"]:
-                where = f"{n['path']} ({n['via']})" if n["path"] else "NOT FOUND in this root"
+                if n["path"]:
+                    where = f"{n['path']} ({n['via']})"
+                elif "only_in" in n:
+                    where = (f"NOT FOUND by the loader: {n['only_in']['path']} is only in a "
+                             f"dir from {n['only_in']['origin']}, which needs ld.so.cache")
+                else:
+                    where = "NOT FOUND in this root"
                 lines.append(f"    {n['soname']} => {where}")
         elif "needed_error" in r:
             lines.append(f"  DT_NEEDED: {r['needed_error']}")
@@ -366,8 +372,15 @@ def _needed(resolver: Resolver, path: str) -> dict[str, Any]:
                 found = _loadable_in(resolver, d, soname, via)
                 if found:
                     break
-        out.append({"soname": soname, "path": found[0] if found else None,
-                    "via": found[1] if found else None})
+        item: dict[str, Any] = {"soname": soname, "path": found[0] if found else None,
+                                "via": found[1] if found else None}
+        if not found:  # in an ld.so.conf dir, the loader finds it only through the cache
+            for d, origin in resolver.search_dirs():
+                there = _loadable_in(resolver, d, soname, origin)
+                if there:
+                    item["only_in"] = {"path": there[0], "origin": origin}
+                    break
+        out.append(item)
     return {"needed": out}
 
 

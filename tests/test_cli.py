@@ -159,6 +159,18 @@ def test_find_explain_with_a_cache_and_dt_needed(tmp_path: object,
     assert "no usable libdep.so or libdep.so.*" in out
 
 
+def test_find_explain_needed_only_in_a_conf_dir(tmp_path: object,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Without a cache the loader never looks in ld.so.conf dirs: --explain says so."""
+    pytest.importorskip("elftools")
+    root = make_root(tmp_path)
+    assert main(["find", "--explain", "--root", root, "foo"]) == 0
+    out = capsys.readouterr().out
+    assert ("libdep.so.1 => NOT FOUND by the loader: /opt/a/libdep.so.1 is only in a dir "
+            "from /etc/ld.so.conf:1, which needs ld.so.cache") in out
+    assert "libgone.so.9 => NOT FOUND in this root" in out
+
+
 def test_find_explain_without_pyelftools(tmp_path: object, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     """No pyelftools: --explain still works and says what to install."""
