@@ -258,19 +258,18 @@ class Bench:
         import subprocess
 
         path = os.path.join(self.tmp, name)
+        # Both venvs without pip: a venv with pip also gets setuptools on older Pythons,
+        # whose distutils-precedence.pth would be timed as if it were ours.
+        subprocess.run([self.python, "-m", "venv", "--without-pip", path], check=True)
+        py = os.path.join(path, "bin", "python")
         if with_shim and self.wheel:
-            subprocess.run([self.python, "-m", "venv", path], check=True,
-                           stdout=subprocess.DEVNULL)
             wheels = os.path.join(self.tmp, "wheels")
             subprocess.run([self.python, "-m", "pip", "wheel", "-q", "--no-deps", REPO,
                             "-w", wheels], check=True)
             (whl,) = [f for f in os.listdir(wheels) if f.endswith(".whl")]
-            subprocess.run([os.path.join(path, "bin", "python"), "-m", "pip", "install", "-q",
+            subprocess.run([self.python, "-m", "pip", "--python", py, "install", "-q",
                             "--no-deps", os.path.join(wheels, whl)], check=True)
-            return os.path.join(path, "bin", "python")
-        subprocess.run([self.python, "-m", "venv", "--without-pip", path], check=True)
-        py = os.path.join(path, "bin", "python")
-        if with_shim:  # what the wheel installs: the package, and the .pth beside it
+        elif with_shim:  # what the wheel installs: the package, and the .pth beside it
             site = subprocess.run(
                 [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                 check=True, stdout=subprocess.PIPE).stdout.decode().strip()
