@@ -352,8 +352,8 @@ def _needed(resolver: Resolver, path: str) -> dict[str, Any]:
     native = resolver.native
     from . import _ldpaths  # noqa: PLC0415
 
-    system = [(d, "system dir") for d in _ldpaths.default_dirs(
-        bits=native.bits, triplet=_ldpaths.multiarch())]
+    system = [(d, "system dir") for d in _ldpaths.system_dirs(
+        root=resolver.root, bits=native.bits, triplet=_ldpaths.multiarch())]
     out = []
     for soname in needed:
         found = None

@@ -42,10 +42,9 @@ def multiarch() -> str | None:
 
 
 def default_dirs(*, bits: int = 64, triplet: str | None = None) -> tuple[str, ...]:
-    """glibc's built-in system dirs: the loader searches them without a cache.
+    """The default dirs the scan reads: multiarch, lib64 (64-bit), lib, for every layout.
 
-    Debian's ld.so prints /lib/<triplet>, /usr/lib/<triplet>, /lib, /usr/lib; other
-    distributions put 64-bit libraries in /lib64 and /usr/lib64.
+    The loader itself searches only some of them; see system_dirs().
     """
     dirs = []
     if triplet:
@@ -53,6 +52,18 @@ def default_dirs(*, bits: int = 64, triplet: str | None = None) -> tuple[str, ..
     if bits == 64:
         dirs += ["/lib64", "/usr/lib64"]
     return (*dirs, "/lib", "/usr/lib")
+
+
+def system_dirs(*, root: str = "/", bits: int = 64,
+                triplet: str | None = None) -> tuple[str, ...]:
+    """The dirs glibc's loader searches without a cache (its "system search path").
+
+    Debian's ld.so searches /lib/<triplet>, /usr/lib/<triplet>, /lib, /usr/lib and not
+    /lib64; distributions without multiarch dirs search /lib64 and /usr/lib64 (64-bit).
+    """
+    if triplet and any(os.path.isdir(join(root, d + triplet)) for d in ("/lib/", "/usr/lib/")):
+        return ("/lib/" + triplet, "/usr/lib/" + triplet, "/lib", "/usr/lib")
+    return default_dirs(bits=bits, triplet=None)
 
 
 def ld_library_path(value: str | None, *, musl: bool = False) -> tuple[str, ...]:
@@ -112,7 +123,7 @@ def _parse_conf(path: str, root: str, out: list[tuple[str, str]], visited: set[s
                 visited.add("\0include " + pattern)  # NUL: no file has this name
                 for match in _glob(root, pattern, seen):
                     _parse_conf(match, root, out, visited, seen, depth + 1)
-        elif words[0] == "hwcap":
+        elif words[0].lower() == "hwcap":  # ldconfig compares with strncasecmp
             continue  # obsolete; ldconfig warns and ignores it
         else:
             directory = line.rstrip("/") or "/"

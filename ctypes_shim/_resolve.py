@@ -405,7 +405,8 @@ class Resolver:
             system = tuple(d for d, _ in _ldpaths.musl_path_dirs(self.native.musl_arch,
                                                                  root=self.root))
         else:
-            system = _ldpaths.default_dirs(bits=self.native.bits, triplet=_ldpaths.multiarch())
+            system = _ldpaths.system_dirs(root=self.root, bits=self.native.bits,
+                                          triplet=_ldpaths.multiarch())
         return frozenset(system + self._startup_llp)
 
     def _dir_index(self, directory: str) -> Index:

@@ -71,3 +71,18 @@ def test_musl_path_file(root: FakeRoot) -> None:
         "/opt/a", "/opt/b", "/opt/c"]
     root.text("/etc/ld-musl-x86_64.path", "")
     assert _ldpaths.musl_path_dirs("x86_64", root=root.path) == ()
+
+
+def test_system_dirs_follow_the_layout(root: FakeRoot) -> None:
+    """Debian's loader searches the multiarch dirs and no lib64; others search lib64."""
+    assert _ldpaths.system_dirs(root=root.path, bits=64, triplet="x86_64-linux-gnu") == (
+        "/lib64", "/usr/lib64", "/lib", "/usr/lib")
+    root.lib("/usr/lib/x86_64-linux-gnu/libc.so.6", soname="libc.so.6")
+    assert _ldpaths.system_dirs(root=root.path, bits=64, triplet="x86_64-linux-gnu") == (
+        "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib")
+
+
+def test_hwcap_lines_are_ignored_in_any_case(root: FakeRoot) -> None:
+    """ldconfig compares 'hwcap' case-insensitively."""
+    root.text("/etc/ld.so.conf", "HWCAP 1 foo\n/real\n")
+    assert [d for d, _ in _ldpaths.parse_ld_so_conf(root=root.path)] == ["/real"]
