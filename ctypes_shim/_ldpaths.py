@@ -94,7 +94,7 @@ def parse_ld_so_conf(path: str = "/etc/ld.so.conf", *, root: str = "/",
 
 
 def _parse_conf(path: str, root: str, out: list[tuple[str, str]], visited: set[str],
-                seen: list[str], depth: int = 0) -> None:
+                seen: list[str], *, depth: int = 0) -> None:
     if len(visited) >= MAX_CONF_FILES or depth > MAX_INCLUDE_DEPTH:
         return
     host = join(root, path)
@@ -122,7 +122,7 @@ def _parse_conf(path: str, root: str, out: list[tuple[str, str]], visited: set[s
                     continue
                 visited.add("\0include " + pattern)  # NUL: no file has this name
                 for match in _glob(root, pattern, seen):
-                    _parse_conf(match, root, out, visited, seen, depth + 1)
+                    _parse_conf(match, root, out, visited, seen, depth=depth + 1)
         elif words[0].lower() == "hwcap":  # ldconfig compares with strncasecmp
             continue  # obsolete; ldconfig warns and ignores it
         else:
