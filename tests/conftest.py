@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-
-import pytest
 
 import elfgen
+import pytest
+from fuzz.support import BASE_PYTHON
+
 from ctypes_shim import _resolve
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -73,12 +73,6 @@ def _fresh_default_resolver() -> object:
     if _resolve._default is not None:
         _resolve._default.cache_clear()
 
-
-# Subprocesses run the base interpreter, not the test venv's: under tox the venv holds the
-# wheel's .pth, which would activate the shim in every child before the test could look.
-BASE_PYTHON = os.path.join(sys.base_prefix, "bin", "python%d.%d" % sys.version_info[:2])
-if not os.path.exists(BASE_PYTHON):
-    BASE_PYTHON = sys.executable
 
 
 def run_python(code: str, *args: str, env: dict[str, str] | None = None,

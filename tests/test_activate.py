@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO, run_python
 
 TEMPLATE = os.path.join(REPO, "sitecustomize_template")

@@ -9,6 +9,7 @@ import sys
 
 import elfgen
 import pytest
+from fuzz.support import BASE_PYTHON
 
 import ctypes_shim
 from ctypes_shim import _cli, _ldcache, _ldconfig
@@ -90,7 +91,7 @@ def test_cli_import_is_cheap() -> None:
     code = ("import sys, ctypes_shim._cli; "
             "print(sorted(m for m in sys.modules if m.startswith('ctypes_shim') "
             "or m in ('json', 'ctypes', 'elftools', '_ctypes')))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    done = subprocess.run([BASE_PYTHON, "-c", code], capture_output=True, text=True,
                           timeout=60, check=True,
                           env={"PYTHONPATH": PACKAGE_PARENT, "PATH": os.environ["PATH"]})
     assert done.stdout.strip() == "['ctypes_shim', 'ctypes_shim._cli']"

@@ -6,9 +6,9 @@ import glob
 import io
 import os
 
+import elfgen
 import pytest
 
-import elfgen
 from ctypes_shim import _elf
 
 

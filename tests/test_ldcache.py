@@ -7,10 +7,10 @@ import re
 import shutil
 import subprocess
 
-import pytest
-
 import elfgen
+import pytest
 from conftest import FakeRoot
+
 from ctypes_shim import _ldcache
 
 LDCONFIG = shutil.which("ldconfig") or "/sbin/ldconfig"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conftest import FakeRoot
+
 from ctypes_shim import _ldpaths
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
+from importlib import metadata
 
 import pytest
 
 import ctypes_shim
-
-from importlib import metadata
 
 
 def installed_files() -> set[str]:

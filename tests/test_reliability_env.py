@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
+from fuzz.support import BASE_PYTHON, REPO, lib, python_env, run_json
 
 from ctypes_shim import _ldcache, _resolve
-from fuzz.support import REPO, lib, python_env, run_json
 
 TEMPLATE = os.path.join(REPO, "sitecustomize_template", "sitecustomize.py")
 
@@ -89,7 +88,7 @@ def test_ld_library_path_set_after_start_up(tmp_path: object) -> None:
     d = os.path.join(str(tmp_path), "late")
     os.makedirs(d)
     shutil.copy(real_library(), os.path.join(d, "libshimrt.so.1"))
-    proc = subprocess.run([sys.executable, "-c", RUNTIME, d], env=python_env(),
+    proc = subprocess.run([BASE_PYTHON, "-c", RUNTIME, d], env=python_env(),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     import json
@@ -146,7 +145,7 @@ def test_read_only_root_filesystem(tmp_path: object) -> None:
     env.pop("PYTHONDONTWRITEBYTECODE")  # let it try to write .pyc files: it must not care
     cmd = ("mount --make-rprivate / && mount --bind {t} {t} && mount -o remount,ro,bind {t} && "
            "mount -o remount,ro,bind / && exec {py} {script} {t}").format(
-               t=top, py=sys.executable, script=script)
+               t=top, py=BASE_PYTHON, script=script)
     proc = subprocess.run(["unshare", "--mount", "sh", "-c", cmd], env=env, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -15,8 +15,7 @@ import sys
 import threading
 
 import pytest
-
-from fuzz.support import REPO, default_dir, lib, python_env, resolver, run_json
+from fuzz.support import BASE_PYTHON, REPO, default_dir, lib, python_env, resolver, run_json
 
 LIBDIR = default_dir()
 TEMPLATE = os.path.join(REPO, "sitecustomize_template", "sitecustomize.py")
@@ -118,7 +117,7 @@ def test_fork_child_resolves(scenario: str) -> None:
     """After os.fork() the child resolves like the parent: with warm caches, while another
     thread held the resolver's lock, and (regression) while another thread held the lock
     that guards creating the default resolver, which deadlocked the child's first call."""
-    proc = subprocess.run([sys.executable, "-c", FORK, scenario], env=python_env(),
+    proc = subprocess.run([BASE_PYTHON, "-c", FORK, scenario], env=python_env(),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     value = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -325,7 +324,7 @@ def test_interpreter_flags(pth_venv: str, pythonpath_route: str, route: str,
     if route == "pth":
         executable = pth_venv
     else:
-        executable = sys.executable
+        executable = BASE_PYTHON
         env["PYTHONPATH"] = pythonpath_route
     value, proc = run_json(PROBE, env=env, args=flags, executable=executable, cwd="/")
     clean_start(proc)

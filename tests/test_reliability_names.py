@@ -12,13 +12,13 @@ import json
 import pathlib
 import string
 
+import elfgen
 import pytest
+from fuzz.support import default_dir, lib, lookup_traced, resolver, run_json, text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import elfgen
 from ctypes_shim import _resolve
-from fuzz.support import default_dir, lib, lookup_traced, resolver, run_json, text
 
 pytestmark = pytest.mark.filterwarnings("ignore:mypy_extensions:DeprecationWarning")
 LIBDIR = default_dir()

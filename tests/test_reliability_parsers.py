@@ -12,13 +12,13 @@ import random
 import struct
 import tempfile
 
+import elfgen
 import pytest
+from fuzz import cases, checks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import elfgen
 from ctypes_shim import _elf, _ldcache, _ldpaths
-from fuzz import cases, checks
 
 # hypothesis touches mypy_extensions.TypedDict while it reports a failure; with
 # filterwarnings=error that would hide the failure behind an INTERNALERROR.

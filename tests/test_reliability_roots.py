@@ -18,13 +18,24 @@ import sys
 import tempfile
 import threading
 
-import pytest
-
 import elfgen
-from ctypes_shim import _ldcache, _resolve
+import pytest
 from fuzz import cases, checks
-from fuzz.support import (default_dir, host, lib, link, lookup_traced, python_env,
-                          release_fifo, resolver, run_json, text, with_deadline)
+from fuzz.support import (
+    default_dir,
+    host,
+    lib,
+    link,
+    lookup_traced,
+    python_env,
+    release_fifo,
+    resolver,
+    run_json,
+    text,
+    with_deadline,
+)
+
+from ctypes_shim import _ldcache, _resolve
 
 LIBDIR = default_dir()
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 import elfgen
+import pytest
 from conftest import FakeRoot
+
 from ctypes_shim import _elf, _resolve
 
 LIB = "/usr/lib"  # a default dir for every glibc interpreter

@@ -22,9 +22,8 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), os.path.dirname(os.path.dirname(HERE))]
 
-from fuzz import cases, checks  # noqa: E402
-
 from ctypes_shim import _resolve  # noqa: E402
+from fuzz import cases, checks  # noqa: E402
 
 # kind -> weight; the filesystem kinds are slower, so they get fewer cases
 KINDS = {"elf": 40, "elf-bytes": 8, "cache": 30, "cache-bytes": 7, "conf": 8, "root": 7}

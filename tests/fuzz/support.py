@@ -13,11 +13,18 @@ import sys
 import threading
 
 import elfgen
+
 from ctypes_shim import _ldpaths, _resolve
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 TESTS = os.path.dirname(HERE)
+
+# Child interpreters run the base interpreter, not the test venv's: under tox the venv holds
+# the wheel's .pth, which would activate the shim in every child before a test could look.
+BASE_PYTHON = os.path.join(sys.base_prefix, "bin", "python%d.%d" % sys.version_info[:2])
+if not os.path.exists(BASE_PYTHON):
+    BASE_PYTHON = sys.executable
 
 
 def default_dir() -> str:
@@ -105,7 +112,7 @@ def python_env(**extra: str) -> dict[str, str]:
 
 
 def run_json(code: str, *, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
-             timeout: float = 120, executable: str = sys.executable,
+             timeout: float = 120, executable: str = BASE_PYTHON,
              **kw: object) -> tuple[object, subprocess.CompletedProcess[str]]:
     """Run *code* in a child; its last stdout line is JSON.  Returns (value, process)."""
     proc = subprocess.run([executable, *args, "-c", code], env=env or python_env(),
