@@ -70,7 +70,7 @@ class ELFInfo:
                 f"type={self.type}, soname={self.soname!r})")
 
 
-def read_elf(path: str) -> ELFInfo:
+def read_elf(path: str, *, dynamic: bool = True) -> ELFInfo:
     """Read the ELF identification and dynamic section of *path*.
 
     Raises ELFInvalid for anything that is not a readable ELF file (including FIFOs and
@@ -87,7 +87,7 @@ def read_elf(path: str) -> ELFInfo:
         # Past the end there is nothing to read, as for parse_elf's slices; os.pread itself
         # raises OverflowError beyond 2**63 and EINVAL near it.
         return _parse(lambda offset, size: os.pread(fd, size, offset) if offset < st.st_size
-                      else b"")
+                      else b"", dynamic=dynamic)
     finally:
         os.close(fd)
 
@@ -97,7 +97,7 @@ def parse_elf(data: bytes) -> ELFInfo:
     return _parse(lambda offset, size: data[offset:offset + size])
 
 
-def _parse(read: Reader) -> ELFInfo:
+def _parse(read: Reader, *, dynamic: bool = True) -> ELFInfo:
     ident = read(0, 64)
     if len(ident) < 16 or ident[:4] != b"\x7fELF":
         raise ELFInvalid("no ELF magic")
@@ -140,7 +140,7 @@ def _parse(read: Reader) -> ELFInfo:
     if len(table) < phnum * phentsize:
         raise ELFInvalid("truncated program header table")
     loads = []
-    dynamic = None
+    dynamic_segment = None
     for i in range(phnum):
         fields = struct.unpack_from(phdr, table, i * phentsize)
         if elf_class == ELFCLASS64:
@@ -150,15 +150,17 @@ def _parse(read: Reader) -> ELFInfo:
         if p_type == PT_LOAD:
             loads.append((p_vaddr, p_filesz, p_offset))
         elif p_type == PT_DYNAMIC:
-            dynamic = (p_offset, p_filesz)
+            dynamic_segment = (p_offset, p_filesz)
         elif p_type == PT_INTERP and not interp_read:  # the kernel uses the first one only
             interp_read = True
             raw = read(p_offset, min(p_filesz, _MAX_STR))
             interp = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape") or None
 
-    if dynamic is not None:
+    if not dynamic:  # the caller wants the header and PT_INTERP only
+        dynamic_segment = None
+    if dynamic_segment is not None:
         dsize = struct.calcsize(dyn)
-        blob = read(dynamic[0], min(dynamic[1], _MAX_DYN_BYTES))
+        blob = read(dynamic_segment[0], min(dynamic_segment[1], _MAX_DYN_BYTES))
         strtab = None
         soname_off = None
         needed_offs: list[int] = []
@@ -178,7 +180,7 @@ def _parse(read: Reader) -> ELFInfo:
                 if soname_off is not None:
                     soname = _read_str(read, base + soname_off)
                 needed = tuple(s for s in (_read_str(read, base + o) for o in needed_offs) if s)
-    elif e_type == ET_DYN:
+    elif dynamic and e_type == ET_DYN:
         raise ELFInvalid("shared object without PT_DYNAMIC")
     return ELFInfo(elf_class, data, osabi, e_type, machine, flags, soname, interp, needed)
 

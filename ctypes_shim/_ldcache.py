@@ -94,9 +94,11 @@ def read_bytes(path: str) -> bytes:
 
 
 class _Layout:
-    """Where the parts of a cache are: the entry rows and the bytes their offsets index."""
+    """Where the parts of a cache are: the entry table, as columns, and the bytes that
+    its string offsets index."""
 
-    __slots__ = ("base", "byteorder", "end", "ext_off", "format", "rows", "strings")
+    __slots__ = ("base", "byteorder", "end", "ext_off", "flags", "format", "hwcaps", "keys",
+                 "strings", "values")
 
     def __init__(self, data: bytes) -> None:
         if data.startswith(MAGIC_NEW):
@@ -118,8 +120,8 @@ class _Layout:
         self.format, self.byteorder, self.end, self.base, self.ext_off = (
             "old", sys.byteorder, end, entries_end, 0)
         self.strings = data[entries_end:]  # old offsets count from the end of the entries
-        self.rows = [(flags, key, value, 0) for flags, key, value
-                     in struct.iter_unpack(end + _OLD_ENTRY, data[16:entries_end])]
+        self._columns(end + _OLD_ENTRY, data[16:entries_end], nlibs)
+        self.hwcaps = (0,) * nlibs
 
     def _new(self, data: bytes, base: int, fmt: str) -> None:
         if len(data) < base + 48:
@@ -136,8 +138,15 @@ class _Layout:
         if (len(data) - table) // 24 < nlibs:
             raise CacheInvalid("entry table runs past the end")
         self.strings = data[base:]  # offsets count from the start of the new header
-        self.rows = [(flags, key, value, hwcap) for flags, key, value, _osv, hwcap
-                     in struct.iter_unpack(end + _NEW_ENTRY, data[table:table + nlibs * 24])]
+        columns = self._columns(end + _NEW_ENTRY, data[table:table + nlibs * 24], nlibs)
+        self.hwcaps = columns[4] if nlibs else ()
+
+    def _columns(self, fmt: str, table: bytes, nlibs: int) -> list[tuple[int, ...]]:
+        # iter_unpack and zip(*) run in C: no Python-level loop over the entries.
+        columns: list[tuple[int, ...]] = (list(zip(*struct.iter_unpack(fmt, table))) if nlibs
+                                          else [(), (), ()])
+        self.flags, self.keys, self.values = columns[0], columns[1], columns[2]
+        return columns
 
 
 def parse_cache(data: bytes) -> Cache:
@@ -149,7 +158,7 @@ def parse_cache(data: bytes) -> Cache:
     # ldconfig shares string suffixes, so the strings may add up to more than the file,
     # but never to much more: many entries pointing at one long string must not.
     budget = 4 * len(data) + 65536
-    for flags, key, value, hwcap in layout.rows:
+    for flags, key, value, hwcap in zip(layout.flags, layout.keys, layout.values, layout.hwcaps):
         name = None
         if hwcap & ~HWCAP_EXTENSION_MASK & ~0xFFFFFFFF == DL_CACHE_HWCAP_EXTENSION:
             index = hwcap & 0xFFFFFFFF
@@ -164,50 +173,87 @@ def parse_cache(data: bytes) -> Cache:
 
 
 class CacheIndex:
-    """Answers "which entries have a key starting with lib<name>." straight from the bytes.
+    """Answers "which entries have a key starting with lib<name>." without parsing the cache.
 
-    Building it decodes nothing: it maps each key's string offset to its entries.  A
-    lookup finds "lib<name>." in the string table (with glibc's suffix merging a key may
-    sit inside its value's string) and keeps the hits that start a key.  This keeps the
-    first find_library call in a process well under a millisecond.
+    The first lookup decodes nothing: it finds "lib<name>." in the string table (with
+    glibc's suffix merging a key may sit inside its value's string) and keeps the offsets
+    that start a key.  That costs one pass over the strings, so from the second lookup on
+    an index of every key's "lib<stem>." prefixes answers instead, whatever the size.
     """
 
-    __slots__ = ("_keys", "_rows", "_strings", "byteorder", "format")
+    __slots__ = ("_by_stem", "_flags", "_keys", "_scans", "_strings", "_values", "byteorder",
+                 "format")
+    SCANS_BEFORE_INDEX = 8  # a scan costs ~1/20 of building the index (536 entries here)
 
     def __init__(self, data: bytes) -> None:
         layout = _Layout(data)
         self.format, self.byteorder = layout.format, layout.byteorder
-        self._rows, self._strings = layout.rows, layout.strings
-        keys: dict[int, list[int]] = {}
-        for number, row in enumerate(layout.rows):
-            keys.setdefault(row[1], []).append(number)
-        self._keys = keys
+        self._flags, self._keys, self._values = layout.flags, layout.keys, layout.values
+        self._strings = layout.strings
+        self._by_stem: dict[str, tuple[int, ...]] | None = None
+        self._scans = 0
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._keys)
 
     def matches(self, prefix: str) -> list[tuple[str, int, int]]:
-        """(key, flags, value offset) of the entries whose key starts with *prefix*,
-        in cache order."""
+        """(key, flags, value offset) of the entries whose key starts with *prefix*
+        ("lib<name>."), in cache order."""
+        raw = prefix.encode("utf-8", "surrogateescape")
+        if self._by_stem is None and self._scans >= self.SCANS_BEFORE_INDEX:
+            self._by_stem = self._index()
+        if self._by_stem is None:
+            self._scans += 1
+            found = self._scan(raw)
+        else:  # keyed by what lies between "lib" and the first dot
+            found = list(self._by_stem.get(raw[3:raw.index(b".", 3)].decode("latin-1"), ()))
+        out = []
+        keys: dict[int, str | None] = {}  # entries may share a key: decode each once
+        budget = 4 * len(self._strings) + 65536  # see parse_cache
+        for number in found:
+            offset = self._keys[number]
+            if offset not in keys:
+                keys[offset] = self._key(number)
+            key = keys[offset]
+            budget -= len(key or "")
+            if budget < 0:  # a crafted cache: thousands of entries sharing one long key
+                break
+            if key is not None and key.startswith(prefix):
+                out.append((key, self._flags[number], self._values[number]))
+        return out
+
+    def _scan(self, needle: bytes) -> list[int]:
         strings, keys = self._strings, self._keys
-        needle = prefix.encode("utf-8", "surrogateescape")
-        found: list[int] = []
-        budget = 4 * len(strings) + 65536  # see parse_cache
+        found = []
         at = strings.find(needle)
         while at != -1:
-            found += keys.get(at, ())
-            at = strings.find(needle, at + 1)
-        out = []
-        for number in sorted(found):
-            flags, key_off, value_off, _hwcap = self._rows[number]
-            stop = strings.find(b"\0", key_off, key_off + _MAX_STR)
-            if stop >= 0:
-                budget -= stop - key_off
-                if budget < 0:
+            start = 0
+            while True:  # tuple.index scans in C; keys repeat for glibc-hwcaps entries
+                try:
+                    start = keys.index(at, start) + 1
+                except ValueError:
                     break
-                key = strings[key_off:stop].decode("utf-8", "surrogateescape")
-                out.append((key, flags, value_off))
-        return out
+                found.append(start - 1)
+            at = strings.find(needle, at + 1)
+        return sorted(found)
+
+    def _index(self) -> dict[str, tuple[int, ...]]:
+        # latin-1 maps each byte to one character, so byte offsets index the text as is.
+        text = self._strings.decode("latin-1")
+        index: dict[str, list[int]] = {}
+        for number, offset in enumerate(self._keys):
+            if text.startswith("lib", offset):
+                dot = text.find(".", offset + 3, offset + _MAX_STR)
+                if dot > 0 and "\0" not in text[offset:dot]:
+                    index.setdefault(text[offset + 3:dot], []).append(number)
+        return {stem: tuple(numbers) for stem, numbers in index.items()}
+
+    def _key(self, number: int) -> str | None:
+        offset = self._keys[number]
+        stop = self._strings.find(b"\0", offset, offset + _MAX_STR)
+        if stop < 0:
+            return None
+        return self._strings[offset:stop].decode("utf-8", "surrogateescape")
 
     def value(self, offset: int) -> str:
         """The path string at *offset* (CacheInvalid if out of range or unterminated)."""

@@ -96,9 +96,9 @@ class Native:
 
     @classmethod
     def detect(cls) -> Native:
-        for path in ("/proc/self/exe", sys.executable):
+        for path in (sys.executable, "/proc/self/exe"):  # the first is cheaper to open
             try:
-                return cls(_elf.read_elf(path))
+                return cls(_elf.read_elf(path, dynamic=False))
             except (OSError, ValueError):
                 continue
         return cls(None)
