@@ -93,18 +93,18 @@ def parse_ld_so_conf(path: str = "/etc/ld.so.conf", *, root: str = "/",
     return tuple(out)
 
 
-def _parse_conf(path: str, root: str, out: list[tuple[str, str]], visited: set[str],
+def _parse_conf(path: str, root: str, out: list[tuple[str, str]], visited: set[object],
                 seen: list[str], *, depth: int = 0) -> None:
     if len(visited) >= MAX_CONF_FILES or depth > MAX_INCLUDE_DEPTH:
         return
     host = join(root, path)
     try:
-        real = os.path.realpath(host)
-        if real in visited:
+        st = os.stat(host)
+        if (st.st_dev, st.st_ino) in visited:  # a cycle, or a file reached twice
             return
-        visited.add(real)
+        visited.add((st.st_dev, st.st_ino))
         seen.append(host)
-        text = _read_text(host)
+        text = _read_text(host, st)
     except (OSError, ValueError):
         return
     for lineno, raw in enumerate(text.splitlines(), 1):
@@ -179,16 +179,16 @@ def conf_dirs(*, root: str = "/", seen: list[str] | None = None) -> tuple[tuple[
         return parse_ld_so_conf("/etc/ld.so.conf", root=root, seen=seen)
     seen.append(join(root, "/etc/ld.so.conf"))
     out: list[tuple[str, str]] = []
-    visited: set[str] = set()
+    visited: set[object] = set()
     for match in _glob(root, "/etc/ld.so.conf.d/*.conf", seen):
         _parse_conf(match, root, out, visited, seen)
     return tuple(out)
 
 
-def _read_text(host: str) -> str:
+def _read_text(host: str, st: os.stat_result | None = None) -> str:
     """Up to 1 MiB of a config file.  Anything but a regular file is OSError: open() blocks
     on a FIFO without a writer, and opening a device can act on it."""
-    if not stat.S_ISREG(os.stat(host).st_mode):
+    if not stat.S_ISREG((st or os.stat(host)).st_mode):
         raise OSError(f"{host}: not a regular file")
     with open(host, "rb") as f:
         return f.read(1024 * 1024).decode("utf-8", "surrogateescape")

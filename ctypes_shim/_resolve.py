@@ -120,7 +120,8 @@ class Resolver:
         self._conf_sig: tuple[tuple[int, ...] | None, ...] | None = None
         self._conf_seen: list[str] = []
         self._conf: tuple[tuple[str, str], ...] = ()
-        self._dirs: dict[str, tuple[tuple[int, ...], Index]] = {}
+        # directory -> (stat signature, its listing joined by NULs, or its per-name index)
+        self._dirs: dict[str, tuple[tuple[int, ...] | None, str | Index]] = {}
         self._elf: dict[str, tuple[tuple[int, ...], _elf.ELFInfo | str]] = {}
         self._startup_llp: tuple[str, ...] | None = None
         # Misses are remembered against the state of everything they were read from: the
@@ -254,7 +255,7 @@ class Resolver:
         dirs, env_dirs = self._search_dirs()
         best = None  # (sort key, dir number, dir, filename, soname)
         for number, (directory, origin) in enumerate(dirs):
-            for filename in self._dir_index(directory).get(name, ()):
+            for filename in self._dir_names(directory, name):
                 path = directory.rstrip("/") + "/" + filename
                 info = self._elf_info(path)
                 verdict = self._reject(info)
@@ -355,15 +356,17 @@ class Resolver:
         watch = [_ldpaths.join(self.root, self._cache_path()), *self._conf_seen]
         for directory, origin in env_entries + rest:
             host = self._host(directory)
-            watch.append(os.path.realpath(host) if host else "\0")  # usrmerge: stat once
             try:
                 st = os.stat(host)  # type: ignore[arg-type]  # None raises TypeError
             except (OSError, ValueError, TypeError):
+                watch.append(host or "\0")  # watched: it may appear
                 continue
-            if (st.st_dev, st.st_ino) in seen or not _isdir(st.st_mode):
-                continue
+            if (st.st_dev, st.st_ino) in seen:
+                continue  # usrmerge: /lib/x is /usr/lib/x; read and watched once
             seen.add((st.st_dev, st.st_ino))
-            out.append((directory, origin))
+            watch.append(host)  # type: ignore[arg-type]  # stat() succeeded: a str
+            if _isdir(st.st_mode):
+                out.append((directory, origin))
         # Relative LD_LIBRARY_PATH dirs move with the cwd.
         self._watch_cwd = any(not d.startswith("/") for d in env)
         unique = tuple(dict.fromkeys(watch))
@@ -409,32 +412,28 @@ class Resolver:
                                           triplet=_ldpaths.multiarch())
         return frozenset(system + self._startup_llp)
 
-    def _dir_index(self, directory: str) -> Index:
+    def _dir_names(self, directory: str, name: str) -> tuple[str, ...]:
+        """The files in *directory* that answer *name*: lib<name>.so, lib<name>.so.*."""
         host = self._host(directory) or "\0"
         sig = _stat_sig(host)
         cached = self._dirs.get(directory)
-        if cached is not None and cached[0] == sig:
-            return cached[1]
-        index: dict[str, list[str]] = {}
-        try:
-            names = os.listdir(host)
-        except (OSError, ValueError):
-            names = []
-        for name in names:  # the hot loop of a first lookup: keep it plain
-            if not name.startswith("lib"):
-                continue
-            at = name.find(".so", 3)
-            if at < 0 or ";" in name or name.endswith((".dpkg-new", ".dpkg-tmp")):
-                continue
-            while at > 3:
-                end = at + 3
-                if end == len(name) or name[end] == ".":
-                    index.setdefault(name[3:at], []).append(name)
-                at = name.find(".so", at + 1)
-        frozen = {k: tuple(v) for k, v in index.items()}
-        if sig is not None:
-            self._dirs[directory] = (sig, frozen)
-        return frozen
+        if cached is None or cached[0] != sig:
+            try:
+                listing = os.listdir(host)
+            except (OSError, ValueError):
+                listing = []
+            # The first lookup searches the listing as one string, in C; a second one
+            # builds the per-name index (a Python loop over every file) and keeps it.
+            joined = "\0" + "\0".join(listing) + "\0"
+            self._dirs[directory] = cached = (sig, joined)
+            if sig is None:
+                del self._dirs[directory]
+            return tuple(f for f in _search_listing(joined, name)
+                         if _usable(f) and name in stems(f))
+        if isinstance(cached[1], str):
+            index = _index_listing(cached[1].split("\0"))
+            self._dirs[directory] = cached = (sig, index)
+        return cached[1].get(name, ())  # type: ignore[union-attr]
 
     def _elf_info(self, path: str) -> _elf.ELFInfo | str:
         """The ELF header of *path* (through symlinks), or why it cannot be a library."""
@@ -479,6 +478,32 @@ def _as_name(name: object) -> str | None:
         return str.__str__(name) if isinstance(name, str) else None
     except Exception:  # isinstance() consults __class__, which an object may make raise
         return None
+
+
+def _search_listing(joined: str, name: str) -> list[str]:
+    """File names in a NUL-joined listing that start with lib<name>.so."""
+    needle = "\0lib" + name + ".so"
+    out = []
+    at = joined.find(needle)
+    while at != -1:
+        out.append(joined[at + 1:joined.index("\0", at + 1)])
+        at = joined.find(needle, at + 1)
+    return out
+
+
+def _usable(filename: str) -> bool:
+    """ldconfig's filter beyond the name: no ';', no dpkg temporaries."""
+    return ";" not in filename and not filename.endswith((".dpkg-new", ".dpkg-tmp"))
+
+
+def _index_listing(listing: list[str]) -> Index:
+    """name -> files answering it, for every lib*.so* file of a directory listing."""
+    index: dict[str, list[str]] = {}
+    for filename in listing:
+        if filename.startswith("lib") and _usable(filename):
+            for stem in stems(filename):
+                index.setdefault(stem, []).append(filename)
+    return {k: tuple(v) for k, v in index.items()}
 
 
 def _plausible(name: str) -> bool:
