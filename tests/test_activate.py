@@ -229,3 +229,13 @@ def test_off_linux_leaves_ctypes_alone() -> None:
             "print(ctypes_shim.install(), hasattr(ctypes.util.find_library, '__wrapped__'))")
     result = run_python(code, env={"PYTHONPATH": package_dir()})
     assert result.stdout.split() == ["False", "False"], result.stderr
+
+
+def test_resolver_loads_on_first_call_not_on_import() -> None:
+    """Importing ctypes.util adds only the patch; the resolver loads with the first call."""
+    code = ("import sys, ctypes.util; before = 'ctypes_shim._resolve' in sys.modules; "
+            "ctypes.util.find_library('c'); "
+            "print(before, 'ctypes_shim._resolve' in sys.modules, "
+            "hasattr(ctypes.util.find_library, '__wrapped__'))")
+    result = run_python(code, env=site_env())
+    assert result.stdout.split() == ["False", "True", "True"], result.stderr
