@@ -167,7 +167,9 @@ class Resolver:
                 answer, memo = self._resolve(name, trace)
                 if answer is not None and memo:
                     self.hits[name] = answer
-                elif answer is None and watch is self._watch and self._world() == before:
+                elif answer is None and watch is self._watch:
+                    # Remembered against the state from *before* the look: whatever changed
+                    # since then makes the next check differ, and the name is looked up again.
                     if before != self._misses_world:
                         self._misses, self._misses_world = set(), before
                     self._misses.add(name)
