@@ -97,7 +97,7 @@ class _Layout:
     """Where the parts of a cache are: the entry table, as columns, and the bytes that
     its string offsets index."""
 
-    __slots__ = ("base", "byteorder", "end", "ext_off", "flags", "format", "hwcaps", "keys",
+    __slots__ = ("_table", "base", "byteorder", "end", "ext_off", "flags", "format", "keys",
                  "strings", "values")
 
     def __init__(self, data: bytes) -> None:
@@ -120,8 +120,7 @@ class _Layout:
         self.format, self.byteorder, self.end, self.base, self.ext_off = (
             "old", sys.byteorder, end, entries_end, 0)
         self.strings = data[entries_end:]  # old offsets count from the end of the entries
-        self._columns(end + _OLD_ENTRY, data[16:entries_end], nlibs)
-        self.hwcaps = (0,) * nlibs
+        self._columns(data[16:entries_end], 3)
 
     def _new(self, data: bytes, base: int, fmt: str) -> None:
         if len(data) < base + 48:
@@ -138,15 +137,27 @@ class _Layout:
         if (len(data) - table) // 24 < nlibs:
             raise CacheInvalid("entry table runs past the end")
         self.strings = data[base:]  # offsets count from the start of the new header
-        columns = self._columns(end + _NEW_ENTRY, data[table:table + nlibs * 24], nlibs)
-        self.hwcaps = columns[4] if nlibs else ()
+        self._columns(data[table:table + nlibs * 24], 6)
 
-    def _columns(self, fmt: str, table: bytes, nlibs: int) -> list[tuple[int, ...]]:
-        # iter_unpack and zip(*) run in C: no Python-level loop over the entries.
-        columns: list[tuple[int, ...]] = (list(zip(*struct.iter_unpack(fmt, table))) if nlibs
-                                          else [(), (), ()])
-        self.flags, self.keys, self.values = columns[0], columns[1], columns[2]
-        return columns
+    def _columns(self, table: bytes, words: int) -> None:
+        """flags, key and value offsets of every entry (*words* 32-bit words long)."""
+        self._table = table
+        if self.byteorder == sys.byteorder:  # as the loader reads it: in place, in C
+            signed, unsigned = memoryview(table).cast("i"), memoryview(table).cast("I")
+            self.flags = signed[0::words].tolist()
+            self.keys = unsigned[1::words].tolist()
+            self.values = unsigned[2::words].tolist()
+        else:  # a foreign cache, only ever listed
+            fmt = self.end + "i" + "I" * (words - 1)
+            columns = list(zip(*struct.iter_unpack(fmt, table))) or [(), (), ()]
+            self.flags, self.keys, self.values = (list(c) for c in columns[:3])
+
+    @property
+    def hwcaps(self) -> list[int]:
+        """Each entry's hwcap word (0 in the old format); only listing needs them."""
+        if self.format == "old":
+            return [0] * len(self.keys)
+        return [row[4] for row in struct.iter_unpack(self.end + _NEW_ENTRY, self._table)]
 
 
 def parse_cache(data: bytes) -> Cache:
