@@ -95,3 +95,12 @@ def write(path: str | os.PathLike[str], data: bytes) -> str:
     with open(path, "wb") as f:
         f.write(data)
     return os.fspath(path)
+
+
+def put(root: str, path: str, data: bytes | str) -> str:
+    """Write *data* at *path* inside the fake root *root*, making directories."""
+    full = os.path.join(root, path.lstrip("/"))
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    with open(full, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+    return full

@@ -28,12 +28,7 @@ def _no_ld_library_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LD_LIBRARY_PATH", raising=False)
 
 
-def _write(root: str, path: str, data: bytes | str) -> str:
-    full = os.path.join(root, path.lstrip("/"))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    with open(full, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-    return full
+_write = elfgen.put
 
 
 def make_root(base: object) -> str:

@@ -31,12 +31,7 @@ needs_host_libs = pytest.mark.skipif(
 # -- fixture roots ------------------------------------------------------------------------------
 
 
-def _write(root: str, path: str, data: bytes | str) -> str:
-    full = os.path.join(root, path.lstrip("/"))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    with open(full, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-    return full
+_write = elfgen.put
 
 
 def _link(root: str, path: str, target: str) -> None:
