@@ -311,8 +311,3 @@ def _hwcap_names(data: bytes, base: int, ext_off: int, end: str) -> tuple[str, .
             except CacheInvalid:
                 return ()
     return ()
-
-
-def cache_path(root: str = "/") -> str:
-    """Where the loader looks for its cache inside *root*."""
-    return os.path.join(root, "etc/ld.so.cache")
