@@ -311,10 +311,10 @@ def _call_stock(stock: Callable[[str], str | None], name: str) -> str | None:
 
 def _needed(resolver: Resolver, path: str) -> dict[str, Any]:
     """The chosen library's DT_NEEDED and where this root's loader would find each."""
-    from . import _ldconfig  # noqa: PLC0415
+    from . import _ldpaths  # noqa: PLC0415
 
     root = resolver.root
-    host = _ldconfig.chroot_path(root, path) if root != "/" else path
+    host = _ldpaths.host_path(root, path)
     try:
         from elftools.common.exceptions import ELFError  # noqa: PLC0415
         from elftools.elf.elffile import ELFFile  # noqa: PLC0415
@@ -385,18 +385,18 @@ def _needed(resolver: Resolver, path: str) -> dict[str, Any]:
 
 
 def _exists(root: str, path: str) -> bool:
-    from . import _ldconfig  # noqa: PLC0415
+    from . import _ldpaths  # noqa: PLC0415
 
-    host = _ldconfig.chroot_path(root, path) if root != "/" else path
+    host = _ldpaths.host_path(root, path)
     return host is not None and os.path.exists(host)
 
 
 def _loadable_in(resolver: Resolver, directory: str, soname: str,
                  via: str) -> tuple[str, str] | None:
-    from . import _elf, _ldconfig  # noqa: PLC0415
+    from . import _elf, _ldpaths  # noqa: PLC0415
 
     path = directory.rstrip("/") + "/" + soname
-    host = _ldconfig.chroot_path(resolver.root, path) if resolver.root != "/" else path
+    host = _ldpaths.host_path(resolver.root, path)
     if host is None:
         return None
     try:
@@ -413,14 +413,14 @@ def _loadable_in(resolver: Resolver, directory: str, soname: str,
 
 
 def _cmd_ldconfig(args: argparse.Namespace) -> int:
-    from . import _ldconfig  # noqa: PLC0415
+    from . import _ldconfig, _ldpaths  # noqa: PLC0415
 
     name = args.cache or _ldconfig.LD_SO_CACHE
     if args.print_cache:
         if args.conf or args.verbose:
             raise UsageError("ldconfig: -f and -v only apply when writing a cache, not with -p")
         if args.root:
-            host = _ldconfig.chroot_path(args.root, name)
+            host = _ldpaths.chroot_path(args.root, name)
             if host is None:
                 raise _ldconfig.LdconfigError(f"Can't open cache file {name}: "
                                               "Too many levels of symbolic links")
@@ -538,7 +538,7 @@ def _doctor(root: str) -> dict[str, Any]:
         return _finish(report, problems, notes)
 
     cache_name = _ldconfig.LD_SO_CACHE
-    host = _ldconfig.chroot_path(root, cache_name) if root != "/" else cache_name
+    host = _ldpaths.host_path(root, cache_name)
     section: dict[str, Any] = {"path": host, "present": bool(host and os.path.exists(host))}
     report["cache"] = section
     if not section["present"]:
@@ -638,9 +638,9 @@ def _libc(root: str, resolver: Resolver) -> dict[str, Any]:
 
 
 def _read_head(root: str, path: str, size: int) -> bytes:
-    from . import _ldconfig  # noqa: PLC0415
+    from . import _ldpaths  # noqa: PLC0415
 
-    host = _ldconfig.chroot_path(root, path) if root != "/" else path
+    host = _ldpaths.host_path(root, path)
     if host is None:
         return b""
     try:

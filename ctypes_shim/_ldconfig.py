@@ -58,7 +58,6 @@ _KNOWN_LIBS = frozenset(("libc.so.6", "libm.so.6"))
 _PT_GNU_PROPERTY = 0x6474E553
 _NT_GNU_PROPERTY_TYPE_0 = 5
 _GNU_PROPERTY_X86_ISA_1_NEEDED = 0xC0008002
-_ELOOP_HOPS = 40
 
 
 class LdconfigError(OSError):
@@ -66,45 +65,6 @@ class LdconfigError(OSError):
 
 
 # -- paths inside a root ------------------------------------------------------------------
-
-
-def chroot_path(root: str, path: str, base: str | None = None) -> str | None:
-    """*path* (as seen inside *root*) as a path on this machine, resolving symlinks the way
-    the kernel does after chroot(root): '..' stops at the root and absolute link targets
-    start again at the root.  *base*, an already resolved host dir, is where a relative
-    *path* starts.  None after 40 symlinks (ELOOP)."""
-    top = os.path.realpath(root)
-    if top == "/":
-        top = ""  # so that top + "/x" is "/x"
-    current = base if base is not None else top
-    parts = [p for p in reversed(path.split("/")) if p not in ("", ".")]
-    if path.startswith("/"):
-        current = top
-    hops = 0
-    while parts:
-        part = parts.pop()
-        if part == "..":
-            if current != top:
-                current = current.rsplit("/", 1)[0]
-            continue
-        candidate = current + "/" + part
-        try:
-            is_link = stat.S_ISLNK(os.lstat(candidate).st_mode)
-        except OSError:  # missing or not a directory: the caller's stat will say so
-            is_link = False
-        except ValueError:  # NUL in the name
-            return None
-        if not is_link:
-            current = candidate
-            continue
-        hops += 1
-        if hops > _ELOOP_HOPS:
-            return None
-        target = os.readlink(candidate)
-        if target.startswith("/"):
-            current = top
-        parts.extend(p for p in reversed(target.split("/")) if p not in ("", "."))
-    return current or "/"
 
 
 # -- _dl_cache_libcmp and friends ---------------------------------------------------------
@@ -299,7 +259,7 @@ class Scan:
         """Entries whose value, the soname link ldconfig would create, does not exist."""
         out = []
         for e in self.entries:
-            host = chroot_path(self.root, e.value)
+            host = _ldpaths.chroot_path(self.root, e.value)
             if e.value != e.file and not (host and os.path.exists(host)):
                 out.append(e)
         return out
@@ -346,7 +306,7 @@ def _add_conf_dir(result: Scan, line: str, origin: str) -> None:
         path = path.rstrip(" \t\n\v\f\r").rstrip("/")
     if path in ("", "/"):  # ldconfig strips every trailing '/': nothing left
         return
-    host = chroot_path(result.root, path)
+    host = _ldpaths.chroot_path(result.root, path)
     try:
         st = os.stat(host)  # type: ignore[arg-type]  # None raises TypeError
     except (OSError, TypeError, ValueError):
@@ -366,7 +326,7 @@ def _add_hwcaps_subdirs(result: Scan, parent: Dir, host: str) -> None:
     for name, is_reg in names:
         if name.startswith(".") or is_reg or ":" in name:
             continue
-        target = chroot_path(result.root, name, base)
+        target = _ldpaths.chroot_path(result.root, name, base)
         try:
             st = os.stat(target)  # type: ignore[arg-type]
         except (OSError, TypeError, ValueError):
@@ -395,7 +355,7 @@ def _search_dir(result: Scan, d: Dir) -> None:
     else:
         head = f"{d.path}:"
     result.verbose.append(f"{head} (from {d.origin})")
-    dir_host = chroot_path(root, d.path)
+    dir_host = _ldpaths.chroot_path(root, d.path)
     if dir_host is None:  # (os.scandir(None) would list the current directory)
         return
     try:
@@ -422,7 +382,7 @@ def _search_dir(result: Scan, d: Dir) -> None:
         file_name = f"{d.path}/{name}"
         real = f"{dir_host}/{name}"
         if is_link:
-            target = chroot_path(root, name, dir_host)
+            target = _ldpaths.chroot_path(root, name, dir_host)
             try:
                 st = os.stat(target)  # type: ignore[arg-type]
             except (OSError, TypeError, ValueError):
@@ -689,7 +649,7 @@ def output_path(root: str, cache: str = LD_SO_CACHE) -> str:
     head, _, name = cache.rpartition("/")
     if not name or name in (".", ".."):
         raise LdconfigError(f"cache file name {cache!r} names a directory")
-    inside = chroot_path(root, head or "/")  # relative names start at "/", as in a chroot
+    inside = _ldpaths.chroot_path(root, head or "/")  # relative names start at "/", as in a chroot
     if inside is None:
         raise LdconfigError(f"can't open cache file directory {head or '/'}: too many "
                             "levels of symbolic links")

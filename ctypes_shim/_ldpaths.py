@@ -14,6 +14,7 @@ import sys
 
 MAX_CONF_FILES = 10000  # bound the work an include glob matching "everything" can cause
 MAX_INCLUDE_DEPTH = 64  # a chain of nested includes must not hit Python's recursion limit
+ELOOP_HOPS = 40  # the kernel's limit on symlinks in one path (MAXSYMLINKS)
 _TRIPLETS = {  # os.uname().machine, pointer bits -> Debian multiarch triplet
     ("x86_64", 64): "x86_64-linux-gnu", ("x86_64", 32): "i386-linux-gnu",
     ("i686", 32): "i386-linux-gnu", ("i386", 32): "i386-linux-gnu",
@@ -30,6 +31,51 @@ def join(root: str, path: str) -> str:
     if root == "/":
         return path
     return root.rstrip("/") + "/" + path.lstrip("/")
+
+
+def chroot_path(root: str, path: str, base: str | None = None) -> str | None:
+    """*path* (as seen inside *root*) as a path on this machine, resolving symlinks the way
+    the kernel does after chroot(root): '..' stops at the root and absolute link targets
+    start again at the root.  *base*, an already resolved host dir, is where a relative
+    *path* starts.  None after 40 symlinks (ELOOP)."""
+    top = os.path.realpath(root)
+    if top == "/":
+        top = ""  # so that top + "/x" is "/x"
+    current = base if base is not None else top
+    parts = [p for p in reversed(path.split("/")) if p not in ("", ".")]
+    if path.startswith("/"):
+        current = top
+    hops = 0
+    while parts:
+        part = parts.pop()
+        if part == "..":
+            if current != top:
+                current = current.rsplit("/", 1)[0]
+            continue
+        candidate = current + "/" + part
+        try:
+            is_link = stat.S_ISLNK(os.lstat(candidate).st_mode)
+        except OSError:  # missing or not a directory: the caller's stat will say so
+            is_link = False
+        except ValueError:  # NUL in the name
+            return None
+        if not is_link:
+            current = candidate
+            continue
+        hops += 1
+        if hops > ELOOP_HOPS:
+            return None
+        target = os.readlink(candidate)
+        if target.startswith("/"):
+            current = top
+        parts.extend(p for p in reversed(target.split("/")) if p not in ("", "."))
+    return current or "/"
+
+
+def host_path(root: str, path: str) -> str | None:
+    """*path*, as seen inside *root*, as a path on this machine: as is for the real root,
+    else through chroot_path()."""
+    return path if root == "/" else chroot_path(root, path)
 
 
 def multiarch() -> str | None:

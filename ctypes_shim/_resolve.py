@@ -463,9 +463,7 @@ class Resolver:
     def _host(self, path: str) -> str | None:
         """*path*, as seen inside the root, as a path on this machine; symlinks inside a
         root other than / are resolved as a chroot would (None if they lead out)."""
-        if self.root == "/":
-            return path
-        return _inside(self.root, _ldpaths.join(self.root, path))
+        return _ldpaths.host_path(self.root, path)
 
     def _reinit_after_fork(self) -> None:
         self._lock = threading.RLock()
@@ -523,32 +521,6 @@ def _stat_sig(path: str) -> tuple[int, ...] | None:
     except (OSError, ValueError):
         return None
     return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _inside(root: str, host: str) -> str | None:
-    """Resolve *host* with symlinks taken relative to *root*, as a chroot would."""
-    root = os.path.realpath(root)
-    rel = os.path.relpath(host, root)
-    path = root
-    hops = 0
-    parts = [p for p in rel.split("/") if p not in ("", ".")]
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            path = os.path.dirname(path) if path != root else root
-            continue
-        candidate = path + "/" + part
-        if os.path.islink(candidate):
-            hops += 1
-            if hops > 40:
-                return None
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                path = root
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        path = candidate
-    return path if path == root or path.startswith(root + "/") else None
 
 
 def _is_linker_script(path: str) -> bool:

@@ -12,7 +12,7 @@ import sys
 import elfgen
 import pytest
 
-from ctypes_shim import _ldcache, _ldconfig
+from ctypes_shim import _ldcache, _ldconfig, _ldpaths
 from ctypes_shim._cli import main
 
 LDCONFIG = "/sbin/ldconfig"
@@ -432,10 +432,10 @@ def test_chroot_path_resolves_like_a_chroot(tmp_path: object) -> None:
     _link(root, "/up", "../../../../usr")
     _link(root, "/loop", "/loop")
     real = os.path.realpath(root)
-    assert _ldconfig.chroot_path(root, "/lib/x") == real + "/usr/lib/x"
-    assert _ldconfig.chroot_path(root, "/up/lib") == real + "/usr/lib"
-    assert _ldconfig.chroot_path(root, "/../../etc") == real + "/etc"
-    assert _ldconfig.chroot_path(root, "/loop/x") is None
+    assert _ldpaths.chroot_path(root, "/lib/x") == real + "/usr/lib/x"
+    assert _ldpaths.chroot_path(root, "/up/lib") == real + "/usr/lib"
+    assert _ldpaths.chroot_path(root, "/../../etc") == real + "/etc"
+    assert _ldpaths.chroot_path(root, "/loop/x") is None
 
 
 def test_path_hwcap_of_legacy_subdirs() -> None:
