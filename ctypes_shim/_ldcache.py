@@ -30,6 +30,45 @@ _MAX_STR = 4096  # PATH_MAX: no key or path the loader uses is longer
 _MAX_HWCAPS = 1024  # glibc knows a handful of glibc-hwcaps subdirectories per architecture
 
 
+# char is signed on x86 (and most others), unsigned on ARM, PowerPC, s390x and RISC-V.
+_SIGNED_CHAR = os.uname().machine not in ("aarch64", "armv7l", "armv8l", "ppc64le", "ppc64",
+                                          "s390x", "riscv64")
+
+
+def _sc(c: int) -> int:
+    return c - 256 if _SIGNED_CHAR and c > 127 else c
+
+
+def libcmp(p1: bytes, p2: bytes) -> int:
+    """glibc's _dl_cache_libcmp, the order of cache entries and of library versions: digit
+    runs compare as numbers and above anything else."""
+    i = j = 0
+    n1, n2 = len(p1), len(p2)
+    while i < n1:
+        c1 = p1[i]
+        c2 = p2[j] if j < n2 else 0
+        if 48 <= c1 <= 57:
+            if not 48 <= c2 <= 57:
+                return 1
+            i1, j1 = i + 1, j + 1
+            while i1 < n1 and 48 <= p1[i1] <= 57:
+                i1 += 1
+            while j1 < n2 and 48 <= p2[j1] <= 57:
+                j1 += 1
+            v1, v2 = int(p1[i:i1]), int(p2[j:j1])
+            if v1 != v2:
+                return 1 if v1 > v2 else -1
+            i, j = i1, j1
+        elif 48 <= c2 <= 57:
+            return -1
+        elif c1 != c2:
+            return _sc(c1) - _sc(c2)
+        else:
+            i += 1
+            j += 1
+    return -_sc(p2[j]) if j < n2 else 0
+
+
 class CacheInvalid(ValueError):
     """The data is not an ld.so.cache we can read."""
 

@@ -64,47 +64,7 @@ class LdconfigError(OSError):
     """A cache cannot be written (or read) where asked; the message is one line."""
 
 
-# -- paths inside a root ------------------------------------------------------------------
-
-
-# -- _dl_cache_libcmp and friends ---------------------------------------------------------
-
-# char is signed on x86 (and most others), unsigned on ARM, PowerPC, s390x and RISC-V.
-_SIGNED_CHAR = os.uname().machine not in ("aarch64", "armv7l", "armv8l", "ppc64le", "ppc64",
-                                          "s390x", "riscv64")
-
-
-def _sc(c: int) -> int:
-    return c - 256 if _SIGNED_CHAR and c > 127 else c
-
-
-def libcmp(p1: bytes, p2: bytes) -> int:
-    """glibc's _dl_cache_libcmp: digit runs compare as numbers and above anything else."""
-    i = j = 0
-    n1, n2 = len(p1), len(p2)
-    while i < n1:
-        c1 = p1[i]
-        c2 = p2[j] if j < n2 else 0
-        if 48 <= c1 <= 57:
-            if not 48 <= c2 <= 57:
-                return 1
-            i1, j1 = i + 1, j + 1
-            while i1 < n1 and 48 <= p1[i1] <= 57:
-                i1 += 1
-            while j1 < n2 and 48 <= p2[j1] <= 57:
-                j1 += 1
-            v1, v2 = int(p1[i:i1]), int(p2[j:j1])
-            if v1 != v2:
-                return 1 if v1 > v2 else -1
-            i, j = i1, j1
-        elif 48 <= c2 <= 57:
-            return -1
-        elif c1 != c2:
-            return _sc(c1) - _sc(c2)
-        else:
-            i += 1
-            j += 1
-    return -_sc(p2[j]) if j < n2 else 0
+# -- names ------------------------------------------------------------------------------
 
 
 def is_dso(name: str) -> bool:
@@ -412,7 +372,7 @@ def _search_dir(result: Scan, d: Dir) -> None:
                 continue
             if (not is_link and lib.is_link) or (
                     is_link == lib.is_link
-                    and libcmp(os.fsencode(lib.name), os.fsencode(name)) < 0):
+                    and _ldcache.libcmp(os.fsencode(lib.name), os.fsencode(name)) < 0):
                 if lib.flag != flag:
                     if (lib.flag == FLAG_ELF and flag in (FLAG_ELF_LIBC5, FLAG_ELF_LIBC6)) or (
                             lib.flag in (FLAG_ELF_LIBC5, FLAG_ELF_LIBC6) and flag == FLAG_ELF):
@@ -555,7 +515,7 @@ def _isa_level(path: str, info: _elf.ELFInfo | None) -> int:
 
 def _compare(e1: Entry, e2: Entry) -> int:
     """elf/cache.c compare(): < 0 puts e1 first."""
-    res = libcmp(e2.kb, e1.kb)
+    res = _ldcache.libcmp(e2.kb, e1.kb)
     if res == 0:
         if e1.flags != e2.flags:
             return 1 if e1.flags < e2.flags else -1

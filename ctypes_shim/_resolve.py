@@ -35,25 +35,6 @@ _resolvers: weakref.WeakSet[Resolver] = weakref.WeakSet()
 _UNREAD = (-1,)  # a stat signature no file has
 
 
-def libcmp_key(name: str) -> tuple[tuple[int, int], ...]:
-    """A sort key matching glibc's _dl_cache_libcmp: digit runs compare as numbers and
-    sort above any other character; everything else compares by character."""
-    out = []
-    i, n = 0, len(name)
-    while i < n:
-        c = name[i]
-        if "0" <= c <= "9":
-            j = i + 1
-            while j < n and "0" <= name[j] <= "9":
-                j += 1
-            out.append((1, int(name[i:j])))
-            i = j
-        else:
-            out.append((0, ord(c)))
-            i += 1
-    return tuple(out)
-
-
 def stems(filename: str) -> list[str]:
     """The names under which find_library finds *filename*: 'libfoo.so.1' -> ['foo']."""
     if not filename.startswith("lib"):
@@ -255,7 +236,7 @@ class Resolver:
 
     def _from_scan(self, name: str, trace: Trace) -> tuple[str | None, bool]:
         dirs, env_dirs = self._search_dirs()
-        best = None  # (sort key, dir number, dir, filename, soname)
+        best = None  # (soname as bytes, dir number, dir, filename, soname)
         for number, (directory, origin) in enumerate(dirs):
             for filename in self._dir_names(directory, name):
                 path = directory.rstrip("/") + "/" + filename
@@ -264,8 +245,9 @@ class Resolver:
                 if verdict is None:
                     assert isinstance(info, _elf.ELFInfo)  # for mypy: _reject said it is one
                     soname = info.soname or filename
-                    key = (libcmp_key(soname), -number)
-                    if best is None or key > best[0]:
+                    key = os.fsencode(soname)
+                    # Strictly greater: on a tie the earlier directory (or file) stays.
+                    if best is None or _ldcache.libcmp(key, best[0]) > 0:
                         if best is not None and trace is not None:
                             trace.append(("scan", best[2] + "/" + best[3],
                                           f"superseded by {soname}"))

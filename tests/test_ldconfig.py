@@ -393,9 +393,9 @@ def test_libcmp_matches_glibc() -> None:
     cases = [(b"libfoo.so.10", b"libfoo.so.9", 1), (b"libfoo.so.1", b"libfoo.so.1", 0),
              (b"libz3.so.4", b"libz3.so", 1), (b"libfoo.so.01", b"libfoo.so.1", 0),
              (b"liba.so", b"libb.so", -1), (b"libfoo.so.1a", b"libfoo.so.1", 97),
-             (b"lib1", b"liba", 1), (b"\xe9", b"a", -1 if _ldconfig._SIGNED_CHAR else 1)]
+             (b"lib1", b"liba", 1), (b"\xe9", b"a", -1 if _ldcache._SIGNED_CHAR else 1)]
     for a, b, sign in cases:
-        got = _ldconfig.libcmp(a, b)
+        got = _ldcache.libcmp(a, b)
         assert (got > 0) - (got < 0) == (sign > 0) - (sign < 0), (a, b, got)
 
 

@@ -8,7 +8,7 @@ import elfgen
 import pytest
 from conftest import FakeRoot
 
-from ctypes_shim import _elf, _resolve
+from ctypes_shim import _elf, _ldcache, _resolve
 
 LIB = "/usr/lib"  # a default dir for every glibc interpreter
 
@@ -22,7 +22,7 @@ LIB = "/usr/lib"  # a default dir for every glibc interpreter
 ])
 def test_libcmp_order(a: str, b: str) -> None:
     """Versions compare as ldconfig's _dl_cache_libcmp does: numbers numerically."""
-    assert _resolve.libcmp_key(a) > _resolve.libcmp_key(b)
+    assert _ldcache.libcmp(a.encode(), b.encode()) > 0
 
 
 @pytest.mark.parametrize(("filename", "stems"), [
