@@ -1,4 +1,8 @@
-"""Fixtures for the distroless tests: real Debian 12 packages unpacked into a root, chrooted."""
+"""Fixtures for the distroless tests: real Debian packages unpacked into a root, chrooted.
+
+Every root fixture is parametrized by the image, python3-debian13 (trixie, the current one)
+first, then python3-debian12 (bookworm).
+"""
 
 from __future__ import annotations
 
@@ -18,12 +22,12 @@ sys.path.insert(0, str(HERE))  # mkroot/chroot are plain scripts, not a package
 
 import chroot  # noqa: E402
 import mkroot  # noqa: E402
-from recipe import EXAMPLES, LATER_LAYER, LD_LIBRARY_PATH_PKG, REPO, ROUTE_ENV, SITE_DIR, RouteRoot  # noqa: E402
+from recipe import EXAMPLES, LATER_LAYER, LD_LIBRARY_PATH_PKG, REPO, ROUTE_ENV, RouteRoot  # noqa: E402
 
 # CTYPES_SHIM_TEST_DISTROLESS=require (CI runs as root) turns "cannot run here" into a failure.
 _REQUIRE = os.environ.get("CTYPES_SHIM_TEST_DISTROLESS") == "require"
 
-# Test instrumentation, not part of the image: Debian's /etc/python3.11/sitecustomize.py does
+# Test instrumentation, not part of the image: Debian's /etc/python3.X/sitecustomize.py does
 # ``import apport_python_hook; apport_python_hook.install()`` (ImportError ignored). Ubuntu keeps
 # that module in /usr/lib/python3/dist-packages; a stand-in there tells us that Debian's
 # sitecustomize really ran, including when ours shadows it.
@@ -33,7 +37,8 @@ APPORT_HOOK = "import sys\n\n\ndef install():\n    sys._probe_apport_hook_instal
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "distroless: runs in a rebuilt gcr.io/distroless/python3-debian12 root (root, unshare)",
+        "distroless: runs in a rebuilt gcr.io/distroless/python3-debian13 or -debian12 root"
+        " (root, unshare)",
     )
 
 
@@ -43,28 +48,39 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def image_debs() -> dict[str, str]:
-    """The image's .debs (downloaded once into the XDG cache)."""
-    reason = chroot.available()
-    if reason:
-        _unavailable(reason)
+@pytest.fixture(scope="session", params=list(mkroot.IMAGES))
+def image(request: pytest.FixtureRequest) -> mkroot.Image:
+    """Each reproduced image in turn: debian13, then debian12."""
+    return mkroot.IMAGES[request.param]
+
+
+def fetch_debs(image: mkroot.Image, packages: list[str]) -> dict[str, str]:
+    """:func:`mkroot.fetch_debs` from ``image``'s suite; "cannot run here" if apt fails."""
     try:
-        return mkroot.fetch_image_debs()
+        return mkroot.fetch_debs(packages, image=image)
     except mkroot.MkrootError as e:
-        _unavailable(f"cannot fetch the image packages: {e}")
+        _unavailable(f"cannot fetch {image.suite} packages: {e}")
         raise
 
 
 @pytest.fixture(scope="session")
+def image_debs(image: mkroot.Image) -> dict[str, str]:
+    """The image's .debs (downloaded once into the XDG cache)."""
+    reason = chroot.available()
+    if reason:
+        _unavailable(reason)
+    return fetch_debs(image, [*image.packages, mkroot.CACERTS_PACKAGE])
+
+
+@pytest.fixture(scope="session")
 def make_root(
-    image_debs: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    image: mkroot.Image, image_debs: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[str], Path]:
     """Factory: a fresh copy of the image filesystem per call (about one second each)."""
 
     def make(name: str) -> Path:
-        root = tmp_path_factory.mktemp(name) / "root"
-        mkroot.build_root(str(root), image_debs)
+        root = tmp_path_factory.mktemp(f"{image.name}-{name}") / "root"
+        mkroot.build_root(str(root), image_debs, image)
         hook_dir = root / "usr/lib/python3/dist-packages"
         hook_dir.mkdir(parents=True, exist_ok=True)
         (hook_dir / "apport_python_hook.py").write_text(APPORT_HOOK)
@@ -111,18 +127,20 @@ def probe() -> Callable[..., dict[str, Any]]:
 # The two activation routes, set up with the same paths and environment as examples/Dockerfile.*
 
 
-def _pip(*args: str) -> None:
-    """pip of the interpreter running the tests, targeting the image's CPython 3.11."""
+def _pip(*args: str, python: str = "") -> None:
+    """pip of the interpreter running the tests; ``install`` targets the image's ``python``."""
     cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args]
-    if args[0] == "install" and sys.version_info[:2] != (3, 11):
-        # Same wheels as a 3.11 build stage would pick (wrapt has a C extension).
+    if python and python != "%d.%d" % sys.version_info[:2]:
+        # Same wheels as a build stage of the image's Python would pick (wrapt has a C
+        # extension).
+        cp = "cp" + python.replace(".", "")
         cmd += [
             "--python-version",
-            "3.11",
+            python,
             "--implementation",
             "cp",
             "--abi",
-            "cp311",
+            cp,
             "--platform",
             "manylinux_2_28_x86_64",
             "--platform",
@@ -151,45 +169,59 @@ def _copy_to_opt_x(root: Path, deb: str) -> None:
         subprocess.run(["dpkg-deb", "-x", deb, tmp], check=True)
         dest = root / "opt/x"
         dest.mkdir(parents=True)
-        for lib in Path(tmp, "usr/lib/x86_64-linux-gnu").glob("libzstd.so.1*"):
+        libs = [*Path(tmp).glob("usr/lib/x86_64-linux-gnu/libjansson.so.4*"),
+                *Path(tmp).glob("lib/x86_64-linux-gnu/libjansson.so.4*")]
+        assert libs, f"no libjansson.so.4* in {deb}"
+        for lib in libs:
             shutil.copy2(lib, dest / lib.name, follow_symlinks=False)
 
 
-def _route_root(route: str, make_root: Callable[[str], Path], wheel: Path) -> RouteRoot:
+def _route_root(
+    route: str, image: mkroot.Image, make_root: Callable[[str], Path], wheel: Path
+) -> RouteRoot:
     root = make_root(route)
     if route == "route1":
         # Dockerfile.sitecustomize: pip install --target /app/deps; template in /app/site.
-        _pip("install", "--target", str(root / "app/deps"), str(wheel), "gunicorn")
+        _pip("install", "--target", str(root / "app/deps"), str(wheel), "gunicorn",
+             python=image.python)
         (root / "app/site").mkdir(parents=True)
         shutil.copy2(
             REPO / "sitecustomize_template/sitecustomize.py", root / "app/site/sitecustomize.py"
         )
     else:
         # Dockerfile.pth: the wheel (with ctypes_shim.pth) in a site dir of the image's python.
-        _pip("install", "--target", str(root / SITE_DIR), str(wheel), "gunicorn")
+        _pip("install", "--target", str(root / image.site_dir), str(wheel), "gunicorn",
+             python=image.python)
     (root / "app").mkdir(exist_ok=True)
     shutil.copy2(EXAMPLES / "app.py", root / "app/app.py")
-    rr = RouteRoot(route, root, ROUTE_ENV[route])
+    rr = RouteRoot(route, root, ROUTE_ENV[route], image.name)
     rr.before_layer = _probe(root, {"names": ["yaml-0"], "use": "shim"}, env=rr.env)
-    mkroot.add_layer(str(root), [LATER_LAYER])
-    _copy_to_opt_x(root, mkroot.fetch_debs([LD_LIBRARY_PATH_PKG])[LD_LIBRARY_PATH_PKG])
+    cache = root / "etc/ld.so.cache"
+    rr.cache_before_layer = cache.read_bytes() if cache.exists() else None
+    # The later layer: unpacked with no ldconfig run, so debian13's cache goes stale.
+    mkroot.add_layer(str(root), [LATER_LAYER], image=image)
+    _copy_to_opt_x(root, fetch_debs(image, [LD_LIBRARY_PATH_PKG])[LD_LIBRARY_PATH_PKG])
     return rr
 
 
 @pytest.fixture(scope="session")
-def route1_root(make_root: Callable[[str], Path], shim_wheel: Path) -> RouteRoot:
+def route1_root(
+    image: mkroot.Image, make_root: Callable[[str], Path], shim_wheel: Path
+) -> RouteRoot:
     """Route 1: sitecustomize on PYTHONPATH, shim + gunicorn in /app/deps, then later layers."""
-    return _route_root("route1", make_root, shim_wheel)
+    return _route_root("route1", image, make_root, shim_wheel)
 
 
 @pytest.fixture(scope="session")
-def route2_root(make_root: Callable[[str], Path], shim_wheel: Path) -> RouteRoot:
-    """Route 2: the wheel in /usr/local/lib/python3.11/dist-packages, activated by its .pth."""
-    return _route_root("route2", make_root, shim_wheel)
+def route2_root(
+    image: mkroot.Image, make_root: Callable[[str], Path], shim_wheel: Path
+) -> RouteRoot:
+    """Route 2: the wheel in /usr/local/lib/python3.X/dist-packages, activated by its .pth."""
+    return _route_root("route2", image, make_root, shim_wheel)
 
 
 @pytest.fixture(params=["route1", "route2"])
-def route_root(request: pytest.FixtureRequest) -> RouteRoot:
-    """Each activation route in turn."""
+def route_root(request: pytest.FixtureRequest, image: mkroot.Image) -> RouteRoot:
+    """Each activation route in turn, in each image (``image`` makes pytest parametrize it)."""
     rr: RouteRoot = request.getfixturevalue(f"{request.param}_root")
     return rr

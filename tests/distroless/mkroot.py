@@ -365,10 +365,15 @@ def _apt(image: Image) -> list[str]:
         f"deb {opts} {security} {image.suite}-security main\n"
     )
     sources_list = os.path.join(d, "sources.list")
-    if not os.path.exists(sources_list) or open(sources_list).read() != sources:
-        with open(sources_list + ".tmp", "w") as f:
+    try:
+        with open(sources_list) as f:
+            current = f.read()
+    except FileNotFoundError:
+        current = ""
+    if current != sources:
+        with open(sources_list + f".{os.getpid()}", "w") as f:
             f.write(sources)
-        os.replace(sources_list + ".tmp", sources_list)
+        os.replace(sources_list + f".{os.getpid()}", sources_list)
     for key, value in (
         ("Dir::State::Lists", os.path.join(d, "lists")),
         ("Dir::Cache", os.path.join(d, "cache")),
