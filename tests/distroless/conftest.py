@@ -22,7 +22,7 @@ sys.path.insert(0, str(HERE))  # mkroot/chroot are plain scripts, not a package
 
 import chroot  # noqa: E402
 import mkroot  # noqa: E402
-from recipe import EXAMPLES, LATER_LAYER, LD_LIBRARY_PATH_PKG, REPO, ROUTE_ENV, RouteRoot  # noqa: E402
+from recipe import EXAMPLES, LATER_LAYER, LD_LIBRARY_PATH_PKG, REPO, ROUTE_ENV, RouteRoot, pip  # noqa: E402
 
 # CTYPES_SHIM_TEST_DISTROLESS=require (CI runs as root) turns "cannot run here" into a failure.
 _REQUIRE = os.environ.get("CTYPES_SHIM_TEST_DISTROLESS") == "require"
@@ -63,30 +63,47 @@ def fetch_debs(image: mkroot.Image, packages: list[str]) -> dict[str, str]:
         raise
 
 
-@pytest.fixture(scope="session")
-def image_debs(image: mkroot.Image) -> dict[str, str]:
-    """The image's .debs (downloaded once into the XDG cache)."""
+_IMAGE_DEBS: dict[str, dict[str, str]] = {}
+
+
+def _image_debs(image: mkroot.Image) -> dict[str, str]:
+    """The image's .debs (downloaded once into the XDG cache; one apt call per session)."""
     reason = chroot.available()
     if reason:
         _unavailable(reason)
-    return fetch_debs(image, [*image.packages, mkroot.CACERTS_PACKAGE])
+    if image.name not in _IMAGE_DEBS:
+        _IMAGE_DEBS[image.name] = fetch_debs(image, [*image.packages, mkroot.CACERTS_PACKAGE])
+    return _IMAGE_DEBS[image.name]
 
 
-@pytest.fixture(scope="session")
-def make_root(
-    image: mkroot.Image, image_debs: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+def _root_factory(
+    image: mkroot.Image, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[str], Path]:
-    """Factory: a fresh copy of the image filesystem per call (about one second each)."""
+    debs = _image_debs(image)
 
     def make(name: str) -> Path:
         root = tmp_path_factory.mktemp(f"{image.name}-{name}") / "root"
-        mkroot.build_root(str(root), image_debs, image)
+        mkroot.build_root(str(root), debs, image)
         hook_dir = root / "usr/lib/python3/dist-packages"
         hook_dir.mkdir(parents=True, exist_ok=True)
         (hook_dir / "apport_python_hook.py").write_text(APPORT_HOOK)
         return root
 
     return make
+
+
+@pytest.fixture(scope="session")
+def make_root(
+    image: mkroot.Image, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], Path]:
+    """Factory: a fresh copy of the image filesystem per call (about one second each)."""
+    return _root_factory(image, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def make_debian13_root(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Factory: a fresh python3-debian13 root per call, for the tests of that image alone."""
+    return _root_factory(mkroot.DEBIAN13, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -127,31 +144,6 @@ def probe() -> Callable[..., dict[str, Any]]:
 # The two activation routes, set up with the same paths and environment as examples/Dockerfile.*
 
 
-def _pip(*args: str, python: str = "") -> None:
-    """pip of the interpreter running the tests; ``install`` targets the image's ``python``."""
-    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args]
-    if python and python != "%d.%d" % sys.version_info[:2]:
-        # Same wheels as a build stage of the image's Python would pick (wrapt has a C
-        # extension).
-        cp = "cp" + python.replace(".", "")
-        cmd += [
-            "--python-version",
-            python,
-            "--implementation",
-            "cp",
-            "--abi",
-            cp,
-            "--platform",
-            "manylinux_2_28_x86_64",
-            "--platform",
-            "manylinux2014_x86_64",
-            "--only-binary=:all:",
-        ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode:
-        pytest.fail(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
-
-
 @pytest.fixture(scope="session")
 def shim_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ctypes-shim wheel: $CTYPES_SHIM_TEST_WHEEL, or ``pip wheel --no-deps`` of the repo."""
@@ -159,7 +151,7 @@ def shim_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if given:
         return Path(given)
     out = tmp_path_factory.mktemp("wheel")
-    _pip("wheel", "--no-deps", str(REPO), "-w", str(out))
+    pip("wheel", "--no-deps", str(REPO), "-w", str(out))
     (wheel,) = out.glob("ctypes_shim-*.whl")
     return wheel
 
@@ -182,7 +174,7 @@ def _route_root(
     root = make_root(route)
     if route == "route1":
         # Dockerfile.sitecustomize: pip install --target /app/deps; template in /app/site.
-        _pip("install", "--target", str(root / "app/deps"), str(wheel), "gunicorn",
+        pip("install", "--target", str(root / "app/deps"), str(wheel), "gunicorn",
              python=image.python)
         (root / "app/site").mkdir(parents=True)
         shutil.copy2(
@@ -190,7 +182,7 @@ def _route_root(
         )
     else:
         # Dockerfile.pth: the wheel (with ctypes_shim.pth) in a site dir of the image's python.
-        _pip("install", "--target", str(root / image.site_dir), str(wheel), "gunicorn",
+        pip("install", "--target", str(root / image.site_dir), str(wheel), "gunicorn",
              python=image.python)
     (root / "app").mkdir(exist_ok=True)
     shutil.copy2(EXAMPLES / "app.py", root / "app/app.py")
@@ -200,7 +192,8 @@ def _route_root(
     rr.cache_before_layer = cache.read_bytes() if cache.exists() else None
     # The later layer: unpacked with no ldconfig run, so debian13's cache goes stale.
     mkroot.add_layer(str(root), [LATER_LAYER], image=image)
-    _copy_to_opt_x(root, fetch_debs(image, [LD_LIBRARY_PATH_PKG])[LD_LIBRARY_PATH_PKG])
+    rr.ld_library_path_deb = fetch_debs(image, [LD_LIBRARY_PATH_PKG])[LD_LIBRARY_PATH_PKG]
+    _copy_to_opt_x(root, rr.ld_library_path_deb)
     return rr
 
 

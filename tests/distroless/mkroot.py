@@ -625,7 +625,7 @@ def pregenerated_cache(root: str, debs: dict[str, str]) -> bytes:
 
 
 def _install_cache(root: str, data: bytes) -> None:
-    """The ``:ldconfig_cache_<arch>`` layer: etc/ld.so.cache uid=0 gid=0 mode=0644 (python3/BUILD)."""
+    """The ``:ldconfig_cache_<arch>`` layer (python3/BUILD): etc/ld.so.cache, root, 0644."""
     path = os.path.join(root, "etc/ld.so.cache")
     with open(path, "wb") as f:
         f.write(data)

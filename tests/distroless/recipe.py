@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -43,6 +47,7 @@ class RouteRoot:
     image: str  # "debian13" or "debian12"
     before_layer: dict[str, Any] = field(default_factory=dict)  # probe output before LATER_LAYER
     cache_before_layer: bytes | None = None  # /etc/ld.so.cache before LATER_LAYER (debian13)
+    ld_library_path_deb: str = ""  # the LD_LIBRARY_PATH_PKG .deb copied to /opt/x
 
 
 def build_args_line(image: str) -> str:
@@ -91,3 +96,28 @@ def dockerfile(route: str, image: str = "debian13") -> dict[str, Any]:
         elif instr in ("ENTRYPOINT", "CMD"):
             stages[-1][instr] = json.loads(rest)
     return {"build": stages[0], "final": stages[-1], "global_args": global_args}
+
+
+def pip(*args: str, python: str = "") -> None:
+    """pip of the interpreter running the tests; ``install`` targets the image's ``python``."""
+    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args]
+    if python and python != "{}.{}".format(*sys.version_info[:2]):
+        # Same wheels as a build stage of the image's Python would pick (wrapt has a C
+        # extension).
+        cp = "cp" + python.replace(".", "")
+        cmd += [
+            "--python-version",
+            python,
+            "--implementation",
+            "cp",
+            "--abi",
+            cp,
+            "--platform",
+            "manylinux_2_28_x86_64",
+            "--platform",
+            "manylinux2014_x86_64",
+            "--only-binary=:all:",
+        ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode:
+        pytest.fail(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")

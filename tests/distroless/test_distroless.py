@@ -1,4 +1,4 @@
-"""find_library inside rebuilt gcr.io/distroless/python3-debian13 and -debian12 roots (real .debs, chroot).
+"""find_library in rebuilt gcr.io/distroless/python3-debian13 and -debian12 roots (.debs, chroot).
 
 Every test that takes a root runs once per image (see conftest.py ``image``).
 """
@@ -246,10 +246,11 @@ def test_route_later_layer_needs_no_regeneration(
 def test_route_ld_library_path(
     route_root: RouteRoot, probe: Callable[..., dict[str, Any]], user: int
 ) -> None:
-    """A library only in LD_LIBRARY_PATH (/opt/x/libjansson.so.4) is found and loads; without, not."""
-    deb = Path(mkroot.fetch_debs([LD_LIBRARY_PATH_PKG], image=mkroot.IMAGES[route_root.image])[
-        LD_LIBRARY_PATH_PKG]).name  # libjansson4_2.14-2_amd64.deb: jansson_version_str() is 2.14
-    upstream = deb.split("_")[1].split(":")[-1].split("-")[0]
+    """A library only in LD_LIBRARY_PATH (/opt/x/libjansson.so.4) is found and loads; else not."""
+    deb = Path(route_root.ld_library_path_deb).name
+    assert deb.startswith(LD_LIBRARY_PATH_PKG + "_")
+    # libjansson4_2.14-2_amd64.deb: jansson_version_str() returns "2.14"
+    upstream = deb.split("_")[1].split("%3a")[-1].split("-")[0]
     req = {"names": ["jansson"], "symbols": {"jansson": "jansson_version_str"}, "use": "shim"}
     out = probe(
         route_root.path, req, user=user, env={**route_root.env, "LD_LIBRARY_PATH": "/opt/x"}
