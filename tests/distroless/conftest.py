@@ -168,22 +168,46 @@ def _copy_to_opt_x(root: Path, deb: str) -> None:
             shutil.copy2(lib, dest / lib.name, follow_symlinks=False)
 
 
+@pytest.fixture(scope="session")
+def pip_target(
+    shim_wheel: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[Path, mkroot.Image], None]:
+    """``pip_target(DEST, image)``: ``pip install --target DEST <wheel> gunicorn`` for the
+    image's Python.
+
+    pip runs once per image, into a staging dir that is then copied: resolving against the
+    index is most of the cost, and the result is the same for every target.
+    """
+    staged: dict[str, Path] = {}
+
+    def install(dest: Path, image: mkroot.Image) -> None:
+        if image.python not in staged:
+            staging = tmp_path_factory.mktemp(f"pip-{image.name}")
+            pip("install", "--target", str(staging), str(shim_wheel), "gunicorn",
+                python=image.python)
+            staged[image.python] = staging
+        shutil.copytree(staged[image.python], dest, symlinks=True, dirs_exist_ok=True)
+
+    return install
+
+
 def _route_root(
-    route: str, image: mkroot.Image, make_root: Callable[[str], Path], wheel: Path
+    route: str,
+    image: mkroot.Image,
+    make_root: Callable[[str], Path],
+    pip_target: Callable[[Path, mkroot.Image], None],
 ) -> RouteRoot:
     root = make_root(route)
     if route == "route1":
         # Dockerfile.sitecustomize: pip install --target /app/deps; template in /app/site.
-        pip("install", "--target", str(root / "app/deps"), str(wheel), "gunicorn",
-             python=image.python)
+        pip_target(root / "app/deps", image)
         (root / "app/site").mkdir(parents=True)
         shutil.copy2(
             REPO / "sitecustomize_template/sitecustomize.py", root / "app/site/sitecustomize.py"
         )
     else:
         # Dockerfile.pth: the wheel (with ctypes_shim.pth) in a site dir of the image's python.
-        pip("install", "--target", str(root / image.site_dir), str(wheel), "gunicorn",
-             python=image.python)
+        pip_target(root / image.site_dir, image)
     (root / "app").mkdir(exist_ok=True)
     shutil.copy2(EXAMPLES / "app.py", root / "app/app.py")
     rr = RouteRoot(route, root, ROUTE_ENV[route], image.name)
@@ -199,18 +223,22 @@ def _route_root(
 
 @pytest.fixture(scope="session")
 def route1_root(
-    image: mkroot.Image, make_root: Callable[[str], Path], shim_wheel: Path
+    image: mkroot.Image,
+    make_root: Callable[[str], Path],
+    pip_target: Callable[[Path, mkroot.Image], None],
 ) -> RouteRoot:
     """Route 1: sitecustomize on PYTHONPATH, shim + gunicorn in /app/deps, then later layers."""
-    return _route_root("route1", image, make_root, shim_wheel)
+    return _route_root("route1", image, make_root, pip_target)
 
 
 @pytest.fixture(scope="session")
 def route2_root(
-    image: mkroot.Image, make_root: Callable[[str], Path], shim_wheel: Path
+    image: mkroot.Image,
+    make_root: Callable[[str], Path],
+    pip_target: Callable[[Path, mkroot.Image], None],
 ) -> RouteRoot:
     """Route 2: the wheel in /usr/local/lib/python3.X/dist-packages, activated by its .pth."""
-    return _route_root("route2", image, make_root, shim_wheel)
+    return _route_root("route2", image, make_root, pip_target)
 
 
 @pytest.fixture(params=["route1", "route2"])

@@ -99,6 +99,14 @@ def base_root(make_debian13_root: Callable[[str], Path]) -> Path:
     return make_debian13_root("glibc241")
 
 
+def _copy(base: Path, root: Path, case: str) -> Path:
+    """``base`` for one case: hard links (the setups add new files, and both ldconfigs write
+    theirs by rename), except where packages are unpacked over the tree (dpkg-deb -x)."""
+    flags = "-a" if case == "later-layer" else "-al"
+    subprocess.run(["cp", flags, str(base), str(root)], check=True)
+    return root
+
+
 def _ours(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([sys.executable, "-m", "ctypes_shim", "ldconfig", "--root", str(root),
                            *args], capture_output=True, text=True, check=False)
@@ -116,8 +124,7 @@ def _ours(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 )
 def test_writer_matches_glibc_241(base_root: Path, tmp_path: Path, case: str) -> None:
     """Same bytes as glibc 2.41's ``ldconfig -X -C`` apart from the generator; same listing."""
-    root = tmp_path / "root"
-    subprocess.run(["cp", "-a", str(base_root), str(root)], check=True)
+    root = _copy(base_root, tmp_path / "root", case)
     CASES[case](root)
     _ours(root, "-C", "/tmp/ours.cache")
     real_ldconfig(root, "-X", "-C", "/tmp/real.cache")
@@ -137,8 +144,7 @@ def test_writer_matches_glibc_241(base_root: Path, tmp_path: Path, case: str) ->
 @pytest.mark.parametrize("case", ["image", "later-layer"])
 def test_print_matches_glibc_241(base_root: Path, tmp_path: Path, case: str) -> None:
     """Our ``ldconfig -p`` prints a cache glibc 2.41 wrote exactly as glibc 2.41's ``-p``."""
-    root = tmp_path / "root"
-    subprocess.run(["cp", "-a", str(base_root), str(root)], check=True)
+    root = _copy(base_root, tmp_path / "root", case)
     CASES[case](root)
     real_ldconfig(root, "-X", "-C", "/tmp/real.cache")
     ours = _ours(root, "-p", "-C", "/tmp/real.cache").stdout
