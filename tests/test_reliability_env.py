@@ -39,7 +39,7 @@ def test_ld_library_path_shapes(tmp_path: object, value: str) -> None:
     lib("/", os.path.join(d, "libshape.so.1"), soname="libshape.so.1")
     env = {"LD_LIBRARY_PATH": value.format(d=d, b=os.path.basename(d))}
     r = _resolve.Resolver(environ=env)
-    trace: list[tuple[str, str, str]] = []
+    trace: list[_resolve.Step] = []
     answer = r.lookup("shape", trace)
     assert answer is not None and os.path.realpath(answer) == os.path.realpath(
         os.path.join(d, "libshape.so.1")), trace
