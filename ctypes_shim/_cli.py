@@ -416,7 +416,7 @@ def _loadable_in(resolver: Resolver, directory: str, soname: str,
 
 
 def _cmd_ldconfig(args: argparse.Namespace) -> int:
-    from . import _ldconfig, _ldpaths  # noqa: PLC0415
+    from . import _ldconfig, _ldpaths, _ldscan  # noqa: PLC0415
 
     name = args.cache or _ldconfig.LD_SO_CACHE
     if args.print_cache:
@@ -438,7 +438,7 @@ def _cmd_ldconfig(args: argparse.Namespace) -> int:
     if not args.root:
         raise UsageError("ldconfig: writing a cache needs --root ROOT (use --root / for this "
                          "machine); -p prints one")
-    scan = _ldconfig.scan(args.root, args.conf)
+    scan = _ldscan.scan(args.root, args.conf)
     data = _ldconfig.build(scan)
     target = _ldconfig.output_path(args.root, name)
     try:
@@ -512,7 +512,7 @@ def _doctor(root: str) -> dict[str, Any]:
         report["shim"]["broken"] = broken
         return _finish(report, problems, notes)
 
-    from . import _ldconfig, _resolve  # noqa: PLC0415
+    from . import _ldconfig, _ldscan, _resolve  # noqa: PLC0415
 
     resolver = _resolve.Resolver(root=root)
     native = resolver.native
@@ -554,7 +554,7 @@ def _doctor(root: str) -> dict[str, Any]:
         section["error"] = why
         problems.append(f"ld.so.cache cannot be read: {why}")
         return _finish(report, problems, notes)
-    fresh = _ldconfig.scan(root)
+    fresh = _ldscan.scan(root)
     cached = {(e.key, e.value, e.flags) for e in cache.entries}
     missing = [e for e in fresh.entries if (e.key, e.value, e.flags) not in cached]
     found = {(e.key, e.value): e for e in fresh.entries}

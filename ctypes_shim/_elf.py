@@ -7,8 +7,6 @@ their section headers stripped still work.  No read is larger than a fixed bound
 hostile file cannot make us allocate or read much.
 """
 
-from __future__ import annotations
-
 import os
 import stat
 import struct
@@ -51,8 +49,8 @@ class ELFInfo:
                  "osabi", "soname", "type")
 
     def __init__(self, elf_class: int, data: int, osabi: int,  # noqa: PLR0917 -- header fields
-                 e_type: int, machine: int, flags: int, soname: str | None, interp: str | None,
-                 needed: tuple[str, ...]) -> None:
+                 e_type: int, machine: int, flags: int, soname: "str | None", interp: "str | None",
+                 needed: "tuple[str, ...]") -> "None":
         self.elf_class = elf_class  # ELFCLASS32 or ELFCLASS64
         self.data = data  # ELFDATA2LSB or ELFDATA2MSB
         self.osabi = osabi
@@ -65,7 +63,7 @@ class ELFInfo:
         self.gnu_property: tuple[int, int, int] | None = None  # PT_GNU_PROPERTY offset, size, align
 
     @property
-    def abi(self) -> tuple[int, int, int, int]:
+    def abi(self) -> "tuple[int, int, int, int]":
         """The key two objects must share to be loaded into one process."""
         float_abi = self.flags & EF_ARM_ABI_FLOAT_HARD if self.machine == EM_ARM else 0
         return (self.elf_class, self.data, self.machine, float_abi)
@@ -75,7 +73,7 @@ class ELFInfo:
                 f"type={self.type}, soname={self.soname!r})")
 
 
-def read_elf(path: str, *, dynamic: bool = True) -> ELFInfo:
+def read_elf(path: str, *, dynamic: bool = True) -> "ELFInfo":
     """Read the ELF identification and dynamic section of *path*.
 
     Raises ELFInvalid for anything that is not a readable ELF file (including FIFOs and
@@ -97,12 +95,12 @@ def read_elf(path: str, *, dynamic: bool = True) -> ELFInfo:
         os.close(fd)
 
 
-def parse_elf(data: bytes) -> ELFInfo:
+def parse_elf(data: bytes) -> "ELFInfo":
     """Parse ELF *data* held in memory (for tests and fuzzing)."""
     return _parse(lambda offset, size: data[offset:offset + size])
 
 
-def _parse(read: Reader, *, dynamic: bool = True) -> ELFInfo:
+def _parse(read: "Reader", *, dynamic: bool = True) -> "ELFInfo":
     ident = read(0, 64)
     if len(ident) < 16 or ident[:4] != b"\x7fELF":
         raise ELFInvalid("no ELF magic")
@@ -195,14 +193,14 @@ def _parse(read: Reader, *, dynamic: bool = True) -> ELFInfo:
     return info
 
 
-def _vaddr_to_offset(loads: list[tuple[int, int, int]], vaddr: int) -> int | None:
+def _vaddr_to_offset(loads: "list[tuple[int, int, int]]", vaddr: int) -> "int | None":
     for p_vaddr, p_filesz, p_offset in loads:
         if p_vaddr <= vaddr < p_vaddr + p_filesz:
             return vaddr - p_vaddr + p_offset
     return None
 
 
-def _read_str(read: Reader, offset: int) -> str | None:
+def _read_str(read: "Reader", offset: int) -> "str | None":
     raw = read(offset, _MAX_STR)
     end = raw.find(b"\0")
     if end <= 0:  # empty, or no terminator within the bound: treat as absent
@@ -210,7 +208,7 @@ def _read_str(read: Reader, offset: int) -> str | None:
     return raw[:end].decode("utf-8", "surrogateescape")
 
 
-def is_shared_object(info: ELFInfo) -> bool:
+def is_shared_object(info: "ELFInfo") -> bool:
     """What ldconfig accepts as a library: ET_DYN, Linux OS ABI."""
     return info.type == ET_DYN and info.osabi in (OSABI_SYSV, OSABI_GNU)
 
@@ -228,7 +226,7 @@ _KNOWN_LIBS = frozenset(("libc.so.6", "libm.so.6"))
 _OTHER_64 = {EM_PPC64: 0x0503, EM_S390: 0x0403, EM_SPARCV9: 0x0103, EM_MIPS: 0x0703}
 
 
-def cache_flags(info: ELFInfo, machine: "str | None" = None) -> "int | None":
+def cache_flags(info: "ELFInfo", machine: "str | None" = None) -> "int | None":
     """The ld.so.cache flags glibc's ldconfig built for *machine* (os.uname().machine by
     default) gives this object, or None when that ldconfig skips it as "for unknown
     machine" (sysdeps/unix/sysv/linux/{x86,arm,...}/readelflib.c).
@@ -266,13 +264,13 @@ def cache_flags(info: ELFInfo, machine: "str | None" = None) -> "int | None":
     return None
 
 
-def _libc_type(info: ELFInfo, interpreters: "frozenset[str]") -> int:
+def _libc_type(info: "ELFInfo", interpreters: "frozenset[str]") -> int:
     if info.interp in interpreters or any(n in _KNOWN_LIBS for n in info.needed):
         return FLAG_ELF_LIBC6
     return FLAG_ELF
 
 
-def x86_isa_level(path: str, info: ELFInfo) -> int:
+def x86_isa_level(path: str, info: "ELFInfo") -> int:
     """The x86 ISA level a library needs (GNU_PROPERTY_X86_ISA_1_NEEDED in its
     PT_GNU_PROPERTY notes), as ldconfig stores it for glibc-hwcaps entries
     (sysdeps/x86/dl-prop.h); 0 when absent or malformed."""

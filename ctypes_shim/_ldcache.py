@@ -8,8 +8,6 @@ uint32 key, value} whose string offsets count from the end of the entry array.  
 "compat" layout is an old cache followed by a new one at the next 8-byte boundary.
 """
 
-from __future__ import annotations
-
 import os
 import stat
 import struct
@@ -99,7 +97,7 @@ class CacheEntry:
     __slots__ = ("flags", "hwcap", "hwcap_name", "key", "value")
 
     def __init__(self, flags: int, key: str, value: str, hwcap: int = 0,
-                 hwcap_name: str | None = None) -> None:
+                 hwcap_name: "str | None" = None) -> "None":
         self.flags = flags
         self.key = key
         self.value = value
@@ -123,15 +121,15 @@ class Cache:
 
     __slots__ = ("byteorder", "entries", "format", "generator")
 
-    def __init__(self, entries: tuple[CacheEntry, ...], fmt: str, byteorder: str,
-                 generator: str | None) -> None:
+    def __init__(self, entries: "tuple[CacheEntry, ...]", fmt: str, byteorder: str,
+                 generator: "str | None") -> "None":
         self.entries = entries
         self.format = fmt  # "new", "old" or "compat"
         self.byteorder = byteorder  # "little" or "big"
         self.generator = generator  # "ldconfig (Debian GLIBC ...) ...", new format only
 
 
-def read_cache(path: str) -> Cache:
+def read_cache(path: str) -> "Cache":
     """Read and parse the cache file at *path* (OSError if unreadable, CacheInvalid if bad)."""
     return parse_cache(read_bytes(path))
 
@@ -159,7 +157,7 @@ class _Layout:
     __slots__ = ("_table", "base", "byteorder", "end", "ext_off", "flags", "format", "keys",
                  "strings", "values")
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes) -> "None":
         if data.startswith(MAGIC_NEW):
             self._new(data, 0, "new")
             return
@@ -181,7 +179,7 @@ class _Layout:
         self.strings = data[entries_end:]  # old offsets count from the end of the entries
         self._columns(data[OLD_HEADER_SIZE:entries_end], OLD_ENTRY_SIZE // 4)
 
-    def _new(self, data: bytes, base: int, fmt: str) -> None:
+    def _new(self, data: bytes, base: int, fmt: str) -> "None":
         if len(data) < base + NEW_HEADER_SIZE:
             raise CacheInvalid("truncated header")
         flags = data[base + 28] & 3
@@ -198,7 +196,7 @@ class _Layout:
         self.strings = data[base:]  # offsets count from the start of the new header
         self._columns(data[table:table + nlibs * NEW_ENTRY_SIZE], NEW_ENTRY_SIZE // 4)
 
-    def _columns(self, table: bytes, words: int) -> None:
+    def _columns(self, table: bytes, words: int) -> "None":
         """flags, key and value offsets of every entry (*words* 32-bit words long)."""
         self._table = table
         if self.byteorder == sys.byteorder:  # as the loader reads it: in place, in C
@@ -212,14 +210,14 @@ class _Layout:
             self.flags, self.keys, self.values = (list(c) for c in columns[:3])
 
     @property
-    def hwcaps(self) -> list[int]:
+    def hwcaps(self) -> "list[int]":
         """Each entry's hwcap word (0 in the old format); only listing needs them."""
         if self.format == "old":
             return [0] * len(self.keys)
         return [row[4] for row in struct.iter_unpack(self.end + NEW_ENTRY, self._table)]
 
 
-def parse_cache(data: bytes) -> Cache:
+def parse_cache(data: bytes) -> "Cache":
     """Parse ld.so.cache *data*; raise CacheInvalid on anything malformed."""
     layout = _Layout(data)
     strings, end = layout.strings, layout.end
@@ -255,7 +253,7 @@ class CacheIndex:
                  "format")
     SCANS_BEFORE_INDEX = 8  # a scan costs ~1/20 of building the index (536 entries here)
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes) -> "None":
         layout = _Layout(data)
         self.format, self.byteorder = layout.format, layout.byteorder
         self._flags, self._keys, self._values = layout.flags, layout.keys, layout.values
@@ -266,7 +264,7 @@ class CacheIndex:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def matches(self, prefix: str) -> list[tuple[str, int, int]]:
+    def matches(self, prefix: str) -> "list[tuple[str, int, int]]":
         """(key, flags, value offset) of the entries whose key starts with *prefix*
         ("lib<name>."), in cache order."""
         raw = prefix.encode("utf-8", "surrogateescape")
@@ -292,7 +290,7 @@ class CacheIndex:
                 out.append((key, self._flags[number], self._values[number]))
         return out
 
-    def _scan(self, needle: bytes) -> list[int]:
+    def _scan(self, needle: bytes) -> "list[int]":
         strings, keys = self._strings, self._keys
         found = []
         at = strings.find(needle)
@@ -307,7 +305,7 @@ class CacheIndex:
             at = strings.find(needle, at + 1)
         return sorted(found)
 
-    def _index(self) -> dict[str, tuple[int, ...]]:
+    def _index(self) -> "dict[str, tuple[int, ...]]":
         # latin-1 maps each byte to one character, so byte offsets index the text as is.
         text = self._strings.decode("latin-1")
         index: dict[str, list[int]] = {}
@@ -318,7 +316,7 @@ class CacheIndex:
                     index.setdefault(text[offset + 3:dot], []).append(number)
         return {stem: tuple(numbers) for stem, numbers in index.items()}
 
-    def _key(self, number: int) -> str | None:
+    def _key(self, number: int) -> "str | None":
         offset = self._keys[number]
         stop = self._strings.find(b"\0", offset, offset + _MAX_STR)
         if stop < 0:
@@ -337,7 +335,7 @@ def _string(strings: bytes, offset: int) -> str:
     return strings[offset:stop].decode("utf-8", "surrogateescape")
 
 
-def _sections(data: bytes, base: int, ext_off: int, end: str) -> list[tuple[int, int, int]]:
+def _sections(data: bytes, base: int, ext_off: int, end: str) -> "list[tuple[int, int, int]]":
     """The extension directory: (tag, offset, size) triples; empty when absent or bad."""
     at = ext_off  # counts from the start of the file, even behind an old-format part
     if ext_off % 4 or at + EXT_HEADER_SIZE > len(data):
@@ -354,14 +352,14 @@ def _sections(data: bytes, base: int, ext_off: int, end: str) -> list[tuple[int,
     return out
 
 
-def _generator(data: bytes, base: int, ext_off: int, end: str) -> str | None:
+def _generator(data: bytes, base: int, ext_off: int, end: str) -> "str | None":
     for tag, offset, size in _sections(data, base, ext_off, end):
         if tag == EXT_TAG_GENERATOR:
             return data[offset:offset + size].decode("utf-8", "replace")
     return None
 
 
-def _hwcap_names(data: bytes, base: int, ext_off: int, end: str) -> tuple[str, ...]:
+def _hwcap_names(data: bytes, base: int, ext_off: int, end: str) -> "tuple[str, ...]":
     for tag, offset, size in _sections(data, base, ext_off, end):
         if tag == EXT_TAG_HWCAPS and size % 4 == 0 and size // 4 <= _MAX_HWCAPS:
             offsets = struct.unpack_from(f"{end}{size // 4}I", data, offset)

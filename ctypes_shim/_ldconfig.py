@@ -20,7 +20,11 @@ import os
 import struct
 import sys
 
-from . import __version__, _ldcache, _ldpaths, _ldscan
+from . import __version__, _ldcache, _ldpaths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._ldscan import Scan
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,10 +47,6 @@ class LdconfigError(OSError):
     """A cache cannot be written (or read) where asked; the message is one line."""
 
 
-# The scan itself (which dirs and files, which keys, in which order) is _ldscan's: the
-# resolver uses the same rules.
-Dir, Entry, Machine, Scan = _ldscan.Dir, _ldscan.Entry, _ldscan.Machine, _ldscan.Scan
-is_dso, scan = _ldscan.is_dso, _ldscan.scan
 
 
 # -- layout ------------------------------------------------------------------------------------
@@ -131,7 +131,7 @@ def output_path(root: str, cache: str = LD_SO_CACHE) -> str:
         raise LdconfigError(f"can't open cache file directory {head or '/'}: too many "
                             "levels of symbolic links")
     top = os.path.realpath(root)
-    kernel = os.path.realpath(_ldpaths.join(root, head or "/"))
+    kernel = os.path.realpath(_ldpaths.kernel_path(root, head or "/"))
     if kernel != inside or not (kernel == top or kernel.startswith(top.rstrip("/") + "/")):
         raise LdconfigError(f"refusing to write {cache}: its directory is a symlink that "
                             f"leads out of the root ({kernel})")

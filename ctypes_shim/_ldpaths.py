@@ -218,9 +218,11 @@ def _glob(root: str, pattern: str, seen: list[str]) -> list[str]:
                 found.append(inside + "/" + part)
                 continue
             host = host_path(root, inside or "/")
+            if host is None:  # (os.listdir(None) would list the current directory)
+                continue
             try:
-                names = os.listdir(host)  # type: ignore[arg-type]  # None raises TypeError
-            except (OSError, ValueError, TypeError):
+                names = os.listdir(host)
+            except (OSError, ValueError):
                 continue
             found += [inside + "/" + n for n in names
                       if _match(part, n) and (part.startswith(".") or n[:1] != ".")]

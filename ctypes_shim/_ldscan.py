@@ -482,7 +482,9 @@ def classify_file(real: str, name: str, machine: Machine) -> Classified:
     if not stat.S_ISREG(st.st_mode):
         return "not a regular file"
     if st.st_size < (64 if sys.maxsize > 2**32 else 52):  # sizeof (ElfW(Ehdr))
-        return "too small"
+        if _is_linker_script(head):
+            return "linker script"
+        return "empty" if not st.st_size else "too small"
     magic = int.from_bytes(head[:2], sys.byteorder)
     if magic in (0o413, 0o314):  # a.out ZMAGIC/QMAGIC: libc4, soname = name up to major
         soname = name
@@ -492,8 +494,7 @@ def classify_file(real: str, name: str, machine: Machine) -> Classified:
             soname = soname if dot < 0 else soname[:dot]
         return FLAG_LIBC4, soname, None
     if head[:4] != b"\x7fELF":
-        return "linker script" if b"GROUP" in head or b"GNU ld script" in head else (
-            "not an ELF file")
+        return "linker script" if _is_linker_script(head) else "not an ELF file"
     try:
         info = _elf.read_elf(real)
     except (OSError, ValueError) as e:
@@ -502,9 +503,14 @@ def classify_file(real: str, name: str, machine: Machine) -> Classified:
         return f"not a shared object (e_type {info.type})"
     flags = machine.flags(info)
     if flags is None:
-        return (f"for a machine this ldconfig does not know "
-                f"(class {info.elf_class}, machine {info.machine})")
+        return (f"wrong architecture (class {info.elf_class}, machine {info.machine}): "
+                "for a machine this ldconfig does not know")
     return flags, info.soname or name, info
+
+
+def _is_linker_script(head: bytes) -> bool:
+    """What ldconfig passes over silently as a GNU ld script (elf/readlib.c)."""
+    return b"GROUP" in head or b"GNU ld script" in head
 
 
 # -- order ------------------------------------------------------------------------------------

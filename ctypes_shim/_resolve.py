@@ -96,7 +96,9 @@ class Resolver:
         self.hits: Dict[str, str] = {}  # name -> answer
         self._native = native
         self.environ = environ  # None: os.environ at each call
-        self._cache: tuple = (_UNREAD, None, "not read yet")  # (stat sig, index, why not)
+        # (stat signature, index, why there is none), replaced whole
+        self._cache: tuple[tuple[int, ...] | None, _ldcache.CacheIndex | None, str] = (
+            _UNREAD, None, "not read yet")
         self._search: _search.Search | None = None
 
     @property

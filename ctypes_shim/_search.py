@@ -24,7 +24,7 @@ from ._resolve import CACHE, Step, stat_sig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Dict, Iterable, List, Optional, Tuple
+    from typing import Any, Dict, Iterable, List, Optional, Tuple
 
     from ._resolve import Resolver
 
@@ -115,6 +115,12 @@ class Search:
                                           f"not loadable here (OS ABI {info.osabi})"))
                     continue
             fitting.append(entry)
+            if trace is not None:
+                info = self._info(entry.file)
+                plain = info is not None and info.soname is None
+                trace.append(Step(source, entry.file, "candidate",
+                                  f"no SONAME, file name {entry.key}" if plain else
+                                  f"soname {entry.key}"))
         if first_dir and fitting:
             rank = {d.path: number for number, d in enumerate(scan.dirs)}
             top = min(rank.get(e.directory, len(rank)) for e in fitting)
@@ -177,9 +183,11 @@ class Search:
             scan = _ldscan.scan(self.root, machine=self.machine, conf_lines=lines,
                                 builtin=False, listing=lambda host: ())
             return [(d.path, d.origin) for d in scan.dirs]
+        first = _ldscan.scan(self.root, machine=self.machine, conf_lines=env, builtin=False,
+                             listing=lambda host: ())
         scan = _ldscan.scan(self.root, machine=self.machine, conf_lines=self._conf_lines(),
                             listing=lambda host: ())
-        return [(d, "LD_LIBRARY_PATH") for d, _ in env] + [
+        return [(d.path, d.origin) for d in first.dirs] + [
             (d.path, "default" if d.origin == "<builtin>:0" else d.origin) for d in scan.dirs]
 
     def _env_dirs(self) -> list[tuple[str, str]]:
@@ -219,11 +227,13 @@ class Search:
             stem = prefix[3:].split(".", 1)[0]
             found = [n for n in joined_or_index.get(stem, ()) if n.startswith(prefix)]
         if self.machine.legacy_hwcaps:
-            names = set(joined_or_index.get("\0hwcaps", ())) if isinstance(
-                joined_or_index, dict) else None
-            found += [n for n in self.machine.hwcap_names() if self.machine.is_hwcap_platform(n)
-                      and (n in names if names is not None else
-                           "\0" + n + "\0" in joined_or_index)]
+            if isinstance(joined_or_index, str):
+                present = {n for n in self.machine.hwcap_names()
+                           if "\0" + n + "\0" in joined_or_index}
+            else:
+                present = set(joined_or_index.get("\0hwcaps", ()))
+            found += [n for n in self.machine.hwcap_names()
+                      if n in present and self.machine.is_hwcap_platform(n)]
         base = host.rstrip("/") + "/"
         return [(n, _ldscan.kind_of(base + n)) for n in found]
 
@@ -262,7 +272,7 @@ class Search:
         return self._loader_dirs
 
     @staticmethod
-    def _bound(memo: dict[str, object]) -> None:
+    def _bound(memo: dict[str, Any]) -> None:
         if len(memo) > _MAX_MEMO:
             memo.clear()
 
