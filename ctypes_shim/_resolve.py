@@ -39,13 +39,16 @@ class Step:
     (not a library name), "error".
     """
 
-    __slots__ = ("detail", "outcome", "source", "subject")
+    __slots__ = ("detail", "flags", "key", "outcome", "source", "subject")
 
-    def __init__(self, source: str, subject: str, outcome: str, detail: str = "") -> None:
+    def __init__(self, source: str, subject: str, outcome: str, detail: str = "", *,
+                 key: "str | None" = None, flags: "int | None" = None) -> None:
         self.source = source
         self.subject = subject
         self.outcome = outcome
         self.detail = detail
+        self.key = key  # the cache key (soname) concerned, if any
+        self.flags = flags  # and its cache flags
 
     @property
     def verdict(self) -> str:
@@ -203,8 +206,7 @@ class Resolver:
         # Stock: re.search(r"\s+(lib<name>\.[^\s]+)\s+\(<abi>", `ldconfig -p`), the first
         # match in cache order; so 'libfoo.bar.so.1' answers both 'foo' and 'foo.bar'.
         prefix = "lib" + name + "."
-        candidates = [c for c in index.matches(prefix)
-                      if len(c[0]) > len(prefix) and len(c[0].split()) == 1]
+        candidates = [c for c in index.matches(prefix) if key_matches(c[0], prefix)]
         if not candidates and trace is not None:
             trace.append(Step("ld.so.cache", CACHE, "none", f"no entry for {prefix}*"))
         for key, flags, value_off in candidates:
@@ -212,19 +214,24 @@ class Resolver:
                 value = index.value(value_off)
             except ValueError:
                 if trace is not None:
-                    trace.append(Step("ld.so.cache", key, "skipped", "corrupt entry"))
+                    trace.append(Step("ld.so.cache", key, "skipped", "corrupt entry",
+                                      key=key, flags=flags))
                 continue
             if not self.native.cache_flags_fit(flags):
                 if trace is not None:
                     trace.append(Step("ld.so.cache", value, "skipped",
-                                      f"flags {flags:#06x} are for another ABI"))
+                                      f"flags {flags:#06x} are for another ABI",
+                                      key=key, flags=flags))
                 continue
             host = self.host(value)
             if host is None or not os.path.exists(host):
+                # The library is gone, or only its soname link is (`ldconfig -X`, a copied
+                # file): either way this cache is stale for the name, and the search
+                # answers as a fresh cache would.
                 if trace is not None:
                     trace.append(Step("ld.so.cache", value, "skipped",
-                                      "stale entry, file missing"))
-                continue
+                                      "stale entry, file missing", key=key, flags=flags))
+                return None
             return key, value, flags
         return None
 
@@ -233,7 +240,8 @@ class Resolver:
         if found is None:
             return None
         if trace is not None:
-            trace.append(Step("ld.so.cache", found[1], "taken", found[0]))
+            trace.append(Step("ld.so.cache", found[1], "taken", found[0], key=found[0],
+                              flags=found[2]))
         return found[0]
 
 
@@ -260,6 +268,12 @@ def plausible(name: str) -> bool:
     NAME_MAX, no '/', NUL or whitespace (stock's regex stops a key at whitespace)."""
     return (0 < len(name) <= _MAX_NAME and "/" not in name and "\0" not in name
             and not any(c.isspace() for c in name))
+
+
+def key_matches(key: str, prefix: str) -> bool:
+    """Whether stock's regex, r"\\s+(lib<name>\\.[^\\s]+)\\s+\\(", takes *key* for *prefix*
+    ("lib<name>."): it starts with it, has more after it, and holds no whitespace."""
+    return key.startswith(prefix) and len(key) > len(prefix) and len(key.split()) == 1
 
 
 def stat_sig(path: str) -> "tuple[int, ...] | None":

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 
 from . import _elf, _ldpaths, _ldscan
-from ._resolve import CACHE, Step, stat_sig
+from ._resolve import CACHE, Step, key_matches, stat_sig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -99,28 +99,27 @@ class Search:
                     trace.append(Step(source, path, "skipped", why))
         fitting = []
         for entry in scan.entries:
-            if not entry.key.startswith(prefix) or len(entry.key.split()) != 1:
+            if not key_matches(entry.key, prefix):
                 continue
+            key: dict[str, Any] = {"key": entry.key, "flags": entry.flags}
             if not self.native.cache_flags_fit(entry.flags):
                 if trace is not None:
                     trace.append(Step(source, entry.file, "skipped",
-                                      f"flags {entry.flags:#06x} are for another ABI"))
+                                      f"flags {entry.flags:#06x} are for another ABI", **key))
                 continue
-            if self.native.abi is not None and entry.flags >= 0:
-                info = self._info(entry.file)
-                if info is not None and (info.abi != self.native.abi
-                                         or not _elf.is_shared_object(info)):
-                    if trace is not None:  # e.g. an OS ABI the loader refuses
-                        trace.append(Step(source, entry.file, "skipped",
-                                          f"not loadable here (OS ABI {info.osabi})"))
-                    continue
+            info = self._info(entry.file)
+            if info is not None and (info.abi != self.native.abi
+                                     or not _elf.is_shared_object(info)):
+                if trace is not None:  # ldconfig keys it, dlopen refuses it
+                    trace.append(Step(source, entry.file, "skipped",
+                                      f"not loadable here (OS ABI {info.osabi})", **key))
+                continue
             fitting.append(entry)
             if trace is not None:
-                info = self._info(entry.file)
                 plain = info is not None and info.soname is None
                 trace.append(Step(source, entry.file, "candidate",
                                   f"no SONAME, file name {entry.key}" if plain else
-                                  f"soname {entry.key}"))
+                                  f"soname {entry.key}", **key))
         if first_dir and fitting:
             rank = {d.path: number for number, d in enumerate(scan.dirs)}
             top = min(rank.get(e.directory, len(rank)) for e in fitting)
@@ -128,7 +127,8 @@ class Search:
         if trace is not None:
             for entry in fitting[1:]:
                 trace.append(Step(source, entry.file, "superseded",
-                                  f"{fitting[0].key} sorts first"))
+                                  f"{fitting[0].key} sorts first", key=entry.key,
+                                  flags=entry.flags))
         return fitting[0] if fitting else None
 
     def _answer(self, entry: _ldscan.Entry, trace: Trace, source: str) -> str:
@@ -144,7 +144,7 @@ class Search:
         else:
             answer = link
         if trace is not None:
-            trace.append(Step(source, entry.file, "taken", answer))
+            trace.append(Step(source, entry.file, "taken", answer, key=key, flags=entry.flags))
         return answer
 
     def _base(self, entry: _ldscan.Entry) -> str:
