@@ -43,12 +43,13 @@ class ELFInvalid(ValueError):
 class ELFInfo:
     """What the resolver needs to know about one ELF file."""
 
-    __slots__ = ("data", "elf_class", "flags", "interp", "machine", "needed", "osabi", "soname",
-                 "type")
+    __slots__ = ("data", "elf_class", "flags", "interp", "machine", "needed", "osabi", "rpath",
+                 "runpath", "soname", "type")
 
     def __init__(self, elf_class: int, data: int, osabi: int,  # noqa: PLR0917 -- header fields
                  e_type: int, machine: int, flags: int, soname: str | None, interp: str | None,
-                 needed: tuple[str, ...]) -> None:
+                 needed: tuple[str, ...], rpath: str | None = None,
+                 runpath: str | None = None) -> None:
         self.elf_class = elf_class  # ELFCLASS32 or ELFCLASS64
         self.data = data  # ELFDATA2LSB or ELFDATA2MSB
         self.osabi = osabi
@@ -58,6 +59,10 @@ class ELFInfo:
         self.soname = soname  # DT_SONAME, or None
         self.interp = interp  # PT_INTERP, or None
         self.needed = needed  # DT_NEEDED, in order
+        # DT_RPATH and DT_RUNPATH as written (':'-separated, tokens such as $ORIGIN kept).
+        # glibc keeps one entry per tag, the last (elf/get-dynamic-info.h); so do we.
+        self.rpath = rpath
+        self.runpath = runpath
 
     @property
     def abi(self) -> tuple[int, int, int, int]:
@@ -128,7 +133,7 @@ def _parse(read: Reader, *, dynamic: bool = True) -> ELFInfo:
     except struct.error as e:
         raise ELFInvalid("truncated ELF header") from e
 
-    interp = soname = None
+    interp = soname = rpath = runpath = None
     interp_read = False
     needed: tuple[str, ...] = ()
     psize = struct.calcsize(phdr)
@@ -162,7 +167,7 @@ def _parse(read: Reader, *, dynamic: bool = True) -> ELFInfo:
         dsize = struct.calcsize(dyn)
         blob = read(dynamic_segment[0], min(dynamic_segment[1], _MAX_DYN_BYTES))
         strtab = None
-        soname_off = None
+        soname_off = rpath_off = runpath_off = None
         needed_offs: list[int] = []
         for off in range(0, len(blob) - dsize + 1, dsize):
             tag, val = struct.unpack_from(dyn, blob, off)
@@ -174,15 +179,25 @@ def _parse(read: Reader, *, dynamic: bool = True) -> ELFInfo:
                 soname_off = val
             elif tag == DT_NEEDED and len(needed_offs) < 256:
                 needed_offs.append(val)
+            elif tag == DT_RPATH:
+                rpath_off = val
+            elif tag == DT_RUNPATH:
+                runpath_off = val
         if strtab is not None:
             base = _vaddr_to_offset(loads, strtab)
             if base is not None:
                 if soname_off is not None:
                     soname = _read_str(read, base + soname_off)
                 needed = tuple(s for s in (_read_str(read, base + o) for o in needed_offs) if s)
+                # "" when present but empty: an empty DT_RUNPATH still turns DT_RPATH off.
+                if rpath_off is not None:
+                    rpath = _read_str(read, base + rpath_off) or ""
+                if runpath_off is not None:
+                    runpath = _read_str(read, base + runpath_off) or ""
     elif dynamic and e_type == ET_DYN:
         raise ELFInvalid("shared object without PT_DYNAMIC")
-    return ELFInfo(elf_class, data, osabi, e_type, machine, flags, soname, interp, needed)
+    return ELFInfo(elf_class, data, osabi, e_type, machine, flags, soname, interp, needed,
+                   rpath, runpath)
 
 
 def _vaddr_to_offset(loads: list[tuple[int, int, int]], vaddr: int) -> int | None:
