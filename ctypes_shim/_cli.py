@@ -159,8 +159,9 @@ def _parser() -> argparse.ArgumentParser:
                       "(its ld.so.cache, ld.so.conf and lib dirs) instead of this machine")
     find.add_argument("--explain", action="store_true",
                       help="show every candidate considered, in order, and why it was taken "
-                           "or rejected; which source answered; with pyelftools, the chosen "
-                           "library's DT_NEEDED and which of them this root cannot resolve")
+                           "or rejected; which source answered; the chosen library's "
+                           "DT_NEEDED, where this root's loader finds each, and whether "
+                           "everything they need in turn is found")
     find.add_argument("--compare", action="store_true",
                       help="also show stock ctypes.util.find_library's answer (this machine "
                            "only; stock runs /sbin/ldconfig, gcc, ld and objdump)")
@@ -279,13 +280,17 @@ def _find_text(results: list[dict[str, Any]], *, compare: bool, explain: bool) -
                 lines.append("    (none)")
             for n in r["needed"]:
                 if n["path"]:
-                    where = f"{n['path']} ({n['via']})"
+                    via = f"{n['via']} of {n['owner']}" if n.get("owner") else n["via"]
+                    where = f"{n['path']} ({via})"
                 elif "only_in" in n:
                     where = (f"NOT FOUND by the loader: {n['only_in']['path']} is only in a "
                              f"dir from {n['only_in']['origin']}, which needs ld.so.cache")
                 else:
-                    where = "NOT FOUND in this root"
+                    where = f"NOT FOUND in this root ({n['error']})" if n.get(
+                        "error", "not found") != "not found" else "NOT FOUND in this root"
                 lines.append(f"    {n['soname']} => {where}")
+            lines.append(f"  loads: yes, {r['objects']} objects" if r["loads"] else
+                         f"  loads: no: {r['load_problem']}")
         elif "needed_error" in r:
             lines.append(f"  DT_NEEDED: {r['needed_error']}")
     return lines
@@ -310,78 +315,26 @@ def _call_stock(stock: Callable[[str], str | None], name: str) -> str | None:
 
 
 def _needed(resolver: Resolver, path: str) -> dict[str, Any]:
-    """The chosen library's DT_NEEDED and where this root's loader would find each."""
-    from . import _ldpaths  # noqa: PLC0415
+    """The chosen library's DT_NEEDED, where this root's loader finds each, and whether
+    everything they need in turn is found (ctypes_shim._loader)."""
+    from . import _loader  # noqa: PLC0415
 
-    root = resolver.root
-    host = _ldpaths.host_path(root, path)
-    try:
-        from elftools.common.exceptions import ELFError  # noqa: PLC0415
-        from elftools.elf.elffile import ELFFile  # noqa: PLC0415
-    except ImportError:
-        return {"needed_error": "install pyelftools to list them"}
-    needed: list[str] = []
-    rpath: list[str] = []
-    runpath: list[str] = []
-    try:
-        with open(host, "rb") as f:  # type: ignore[arg-type]
-            elf = ELFFile(f)
-            segment: Any
-            for segment in elf.iter_segments():
-                if segment["p_type"] != "PT_DYNAMIC":
-                    continue
-                for tag in segment.iter_tags():
-                    kind = tag.entry.d_tag
-                    if kind == "DT_NEEDED":
-                        needed.append(tag.needed)
-                    elif kind == "DT_RPATH":
-                        rpath += tag.rpath.split(":")
-                    elif kind == "DT_RUNPATH":
-                        runpath += tag.runpath.split(":")
-    except (OSError, ValueError, TypeError, ELFError) as e:
-        return {"needed_error": f"cannot read {path}: {e}"}
-    origin = os.path.dirname(path)
-    expand = [d.replace("$ORIGIN", origin).replace("${ORIGIN}", origin) for d in
-              (runpath or rpath)]
-    env = [d for d, o in resolver.search_dirs() if o == "LD_LIBRARY_PATH"]
-    # glibc's order: RPATH (only without RUNPATH), LD_LIBRARY_PATH, RUNPATH, cache, system dirs
-    before = [(d, "DT_RPATH") for d in expand] if not runpath else []
-    after = [(d, "DT_RUNPATH") for d in expand] if runpath else []
-    dirs = before + [(d, "LD_LIBRARY_PATH") for d in env] + after
-    cache, _ = resolver.cache()
-    native = resolver.native
-    from . import _ldpaths  # noqa: PLC0415
-
-    system = [(d, "system dir") for d in _ldpaths.system_dirs(
-        root=resolver.root, bits=native.bits, triplet=_ldpaths.multiarch())]
+    loader = _loader.Loader(resolver.root, native=resolver.native.info)
+    walk = loader.walk(path)
+    if not walk.objects:
+        return {"needed_error": walk.problem}
     out = []
-    for soname in needed:
-        found = None
-        for d, via in dirs:
-            found = _loadable_in(resolver, d, soname, via)
-            if found:
-                break
-        if not found and cache is not None:
-            for entry in cache.entries:
-                if (entry.key == soname and native.cache_flags_fit(entry.flags)
-                        and entry.hwcap == 0 and _exists(root, entry.value)):
-                    found = (entry.value, "ld.so.cache")
-                    break
-        if not found:
-            for d, via in system:
-                found = _loadable_in(resolver, d, soname, via)
-                if found:
-                    break
-        item: dict[str, Any] = {"soname": soname, "path": found[0] if found else None,
-                                "via": found[1] if found else None}
-        if not found:  # in an ld.so.conf dir, the loader finds it only through the cache
-            for d, origin in resolver.search_dirs():
-                there = _loadable_in(resolver, d, soname, origin)
-                if there:
-                    item["only_in"] = {"path": there[0], "origin": origin}
-                    break
+    for found in walk.objects[0].needed:
+        item: dict[str, Any] = {"soname": found.name, "path": found.path, "via": found.source}
+        if found.owner:
+            item["owner"] = found.owner
+        if found.path is None:
+            item["error"] = found.error
+        if found.only_in:
+            item["only_in"] = {"path": found.only_in[0], "origin": found.only_in[1]}
         out.append(item)
-    return {"needed": out}
+    return {"needed": out, "loads": walk.ok, "load_problem": walk.problem,
+            "objects": len(walk.objects)}
 
 
 def _exists(root: str, path: str) -> bool:
@@ -389,24 +342,6 @@ def _exists(root: str, path: str) -> bool:
 
     host = _ldpaths.host_path(root, path)
     return host is not None and os.path.exists(host)
-
-
-def _loadable_in(resolver: Resolver, directory: str, soname: str,
-                 via: str) -> tuple[str, str] | None:
-    from . import _elf, _ldpaths  # noqa: PLC0415
-
-    path = directory.rstrip("/") + "/" + soname
-    host = _ldpaths.host_path(resolver.root, path)
-    if host is None:
-        return None
-    try:
-        info = _elf.read_elf(host)
-    except (OSError, ValueError):
-        return None
-    native = resolver.native
-    if native.abi is not None and info.abi != native.abi:
-        return None
-    return path, via
 
 
 # -- ldconfig ---------------------------------------------------------------------------------

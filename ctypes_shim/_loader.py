@@ -37,7 +37,7 @@ from . import _elf, _ldcache, _ldpaths
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Iterable, Mapping, Sequence
+    from typing import Mapping, Sequence
 
 RPATH, LD_LIBRARY_PATH, RUNPATH = "DT_RPATH", "LD_LIBRARY_PATH", "DT_RUNPATH"
 CACHE, SYSTEM, PATH, LOADED = "ld.so.cache", "system dir", "path", "already loaded"
@@ -80,7 +80,7 @@ class Found:
 
     __slots__ = ("error", "name", "only_in", "owner", "passed", "path", "source")
 
-    def __init__(self, name: str, path: str | None = None, source: str | None = None,
+    def __init__(self, name: str, path: str | None = None, source: str | None = None, *,
                  owner: str | None = None, error: str | None = None,
                  passed: tuple[tuple[str, str], ...] = (),
                  only_in: tuple[str, str] | None = None) -> None:
@@ -271,9 +271,10 @@ def search_path(info: _elf.ELFInfo | None, path: str | None, *, root: str = "/",
         is_exe = who is not None and executable is not None and who[1] == executable[1]
         out: list[SearchDir] = []
         parts = text.replace(";", ":").split(":") if sep == ":;" else text.split(":")
-        for element in parts:
-            if element:
-                value = substitute(element, origin=origin, lib=lib, platform=platform,
+        for part in parts:
+            element = part
+            if part:
+                value = substitute(part, origin=origin, lib=lib, platform=platform,
                                    secure=secure, trusted=system, executable=is_exe)
                 if not value:
                     continue
@@ -413,7 +414,8 @@ class Loader:
                 candidate = (place.path.rstrip("/") + "/" if place.path else "") + name
             verdict = self._verify(candidate, abi)
             if verdict[0] == "ok":
-                return Found(name, candidate, place.source, place.owner, passed=tuple(passed))
+                return Found(name, candidate, place.source, owner=place.owner,
+                             passed=tuple(passed))
             if verdict[0] == "fatal":
                 return Found(name, error=verdict[1], passed=tuple(passed))
             if verdict[0] == "skip":
@@ -543,10 +545,7 @@ class Loader:
         else:
             try:
                 st = os.stat(host)
-                if stat.S_ISDIR(st.st_mode):
-                    result = "absent"
-                else:
-                    result = _elf.read_elf(host)
+                result = "absent" if stat.S_ISDIR(st.st_mode) else _elf.read_elf(host)
             except _elf.ELFInvalid as e:
                 result = f"{path}: cannot load: {e}"
             except OSError:
