@@ -210,6 +210,29 @@ def _parser() -> argparse.ArgumentParser:
     doc.add_argument("--root", type=_root_dir, help="check this root instead of this machine")
     doc.add_argument("--json", action="store_true", help="print JSON")
     doc.set_defaults(handler=_cmd_doctor)
+
+    chk = sub.add_parser(
+        "check", help="will every library this Python code looks up load in ROOT?",
+        formatter_class=_Formatter,
+        description="Read every .py file under PATH with `ast` (never importing or running it)\n"
+                    "and find its ctypes.util.find_library calls.  For each literal name:\n"
+                    "what stock find_library would return in ROOT, what the shim returns,\n"
+                    "and whether that library and everything in its DT_NEEDED, transitively,\n"
+                    "is found by the loader's rules in ROOT.  Calls whose name is not a\n"
+                    "literal are listed as dynamic; calls that only run on another platform\n"
+                    "are listed apart.",
+        epilog="PATH defaults to this interpreter's sys.path without the standard library\n"
+               "(under --root: those entries that exist in ROOT, plus ROOT's\n"
+               "/usr{,/local}/lib/python3*/{site,dist}-packages).  Under --root, LD_LIBRARY_PATH\n"
+               "is taken as unset.  Stock's answer: without /sbin/ldconfig in ROOT it is\n"
+               "'not found'; with it, the cache entry stock's regex would pick.\n"
+               "Exit code 1 when a literal lookup fails with the shim.")
+    chk.add_argument("paths", nargs="*", metavar="PATH",
+                     help="a directory or .py file to scan (inside ROOT under --root)")
+    chk.add_argument("--root", type=_root_dir, help="check inside this root directory (an "
+                     "unpacked image) instead of this machine")
+    chk.add_argument("--json", action="store_true", help="print JSON")
+    chk.set_defaults(handler=_cmd_check)
     return parser
 
 
@@ -342,6 +365,28 @@ def _exists(root: str, path: str) -> bool:
 
     host = _ldpaths.host_path(root, path)
     return host is not None and os.path.exists(host)
+
+
+# -- check ----------------------------------------------------------------------------------
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from . import _check, _ldpaths  # noqa: PLC0415
+
+    root = args.root or "/"
+    for path in args.paths:
+        host = _ldpaths.host_path(root, path) if path.startswith("/") else None
+        if root != "/" and not path.startswith("/"):
+            raise UsageError(f"check: PATH must be absolute under --root (inside ROOT): {path!r}")
+        if not os.path.exists(host or path):
+            raise UsageError(f"check: no such file or directory: {path!r}")
+    paths = [os.path.abspath(p) if root == "/" else p for p in args.paths]
+    report = _check.check(root, paths or None)
+    if args.json:
+        _json(report)
+    else:
+        _out(_check.text(report))
+    return EXIT_OK if report["ok"] else EXIT_PROBLEM
 
 
 # -- ldconfig ---------------------------------------------------------------------------------
