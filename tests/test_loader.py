@@ -316,7 +316,7 @@ def test_a_file_that_is_not_elf_stops_the_search(root: object) -> None:
     assert found.passed == (("/lib64/libs.so.1", f"ELF class {other}-bit"),)
 
 
-# -- against glibc itself ---------------------------------------------------------------------------
+# -- against glibc itself ---------------------------------------------------------------------
 
 
 def _gcc_lib(out: str, soname: str, needed: tuple[str, ...] = (), *, flags: tuple[str, ...] = ()
@@ -325,8 +325,8 @@ def _gcc_lib(out: str, soname: str, needed: tuple[str, ...] = (), *, flags: tupl
     subprocess.run(["gcc", "-shared", "-fPIC", "-o", out, "-x", "c", "-",
                     f"-Wl,-soname,{soname}", "-L", os.path.dirname(out), *flags,
                     "-Wl,--no-as-needed", *libs],
-                   input=f"int f_{soname.split('.')[0]}(void) {{ return 1; }}\n", text=True,
-                   check=True, capture_output=True)
+                   input=f"int f_{soname.split('.', maxsplit=1)[0]}(void) {{ return 1; }}\n",
+                   text=True, check=True, capture_output=True)
 
 
 def _glibc_list(path: str, env: dict[str, str]) -> dict[str, str | None]:
