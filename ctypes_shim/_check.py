@@ -104,8 +104,11 @@ class _Module:
             changed = False
             for scope, names in self.assigned.items():
                 for name, values in names.items():
-                    if name not in self.functions.setdefault(scope, set()) and any(
-                            self._is_find_library(v) for v in values):
+                    known = self.functions.setdefault(scope, set())
+                    if name not in known and any(
+                            self._is_find_library(v) or (isinstance(v, ast.Name)
+                                                         and v.id in known)
+                            for v in values):
                         self.functions[scope].add(name)
                         changed = True
 
