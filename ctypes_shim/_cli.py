@@ -1,4 +1,4 @@
-"""`python -m ctypes_shim` and `ctypes-shim`: find, ldconfig, doctor.
+"""`python -m ctypes_shim` and `ctypes-shim`: find, ldconfig, doctor, check.
 
 Each command imports what it needs inside its handler, so start-up and `--help` stay cheap.
 Exit codes scripts can trust: 0 ok; 1 not found, problems found, or an operation failed
@@ -142,7 +142,10 @@ def _parser() -> argparse.ArgumentParser:
         description="ctypes.util.find_library for Linux in pure Python: see what it finds,\n"
                     "print or write an ld.so.cache, check a root.  Never starts a process\n"
                     "(except `find --compare`, which runs stock find_library).",
-        epilog="Exit codes: 0 ok; 1 not found, problems found or operation failed;\n"
+        epilog="Under --root, every path printed and every path given (check's PATH,\n"
+               "ldconfig's -C and -f) is a path inside ROOT, as the image sees it, the\n"
+               "way `ldconfig -r ROOT` reads them.\n"
+               "Exit codes: 0 ok; 1 not found, problems found or operation failed;\n"
                "2 bad usage or input.  Errors are one line on stderr.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -284,6 +287,8 @@ def _find_text(results: list[dict[str, Any]], *, compare: bool, explain: bool) -
     lines = []
     width = max(len(r["name"]) for r in results)
     shim_width = max(len(show(r["result"])) for r in results)
+    if compare:  # the header's words are columns too
+        width, shim_width = max(width, len("NAME")), max(shim_width, len("SHIM"))
     if compare:
         lines.append(f"{'NAME':<{width}}  {'SHIM':<{shim_width}}  STOCK")
     for r in results:
@@ -504,22 +509,31 @@ def _doctor(root: str) -> dict[str, Any]:
         "interpreter": info.interp if info else None}
     report["libc"] = _libc(root, resolver)
     conf_files: list[str] = []
-    report["search_path"] = [{"dir": d, "origin": o} for d, o in resolver.search_dirs()]
+    kept = resolver.search_dirs()
+    report["search_path"] = [{"dir": d, "origin": o} for d, o in kept]
+    report["search_path_skipped"] = _skipped_dirs(resolver, kept)
     from . import _ldpaths  # noqa: PLC0415
 
+    if not kept:
+        problems.append("no directory of the search path exists in this root: nothing "
+                        "resolves")
+    if report["libc"]["name"] is None and report["libc"]["path"] is None:
+        problems.append("no libc: find_library('c') finds nothing")
     if native.musl_arch is None:
         _ldpaths.conf_dirs(root=root, seen=conf_files)
     unreadable = _unreadable(conf_files)
     for path, why in unreadable:
-        problems.append(f"config file {path} cannot be read: {why}")
-    report["config_files"] = sorted({p for p in conf_files if os.path.isfile(p)})
+        problems.append(f"config file {_inside(root, path)} cannot be read: {why}")
+    report["config_files"] = sorted({_inside(root, p) for p in conf_files
+                                     if os.path.isfile(p)})
     if native.musl_arch is not None:
         report["cache"] = {"path": None, "present": False, "note": "musl has no ld.so.cache"}
         return _finish(report, problems, notes)
 
     cache_name = _ldconfig.LD_SO_CACHE
     host = _ldpaths.host_path(root, cache_name)
-    section: dict[str, Any] = {"path": host, "present": bool(host and os.path.exists(host))}
+    section: dict[str, Any] = {"path": cache_name,
+                               "present": bool(host and os.path.exists(host))}
     report["cache"] = section
     if not section["present"]:
         notes.append("no ld.so.cache: find_library scans the directories; write one with "
@@ -559,6 +573,53 @@ def _doctor(root: str) -> dict[str, Any]:
     if stale or missing:
         notes.append(f"rewrite the cache with `{PROG} ldconfig --root {root}`")
     return _finish(report, problems, notes)
+
+
+def _inside(root: str, host: str) -> str:
+    """A host path below *root* as the root sees it (the CLI's one convention)."""
+    top = root.rstrip("/")
+    if top and (host == top or host.startswith(top + "/")):
+        return host[len(top):] or "/"
+    return host
+
+
+def _skipped_dirs(resolver: Resolver, kept: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """The search-path entries the scan does not read, each with why: missing on disk, not
+    a directory, or the same directory as one already read (usrmerge links)."""
+    from . import _ldpaths  # noqa: PLC0415
+
+    root, native = resolver.root, resolver.native
+    musl = native.musl_arch
+    env = _ldpaths.ld_library_path(os.environ.get("LD_LIBRARY_PATH"), musl=musl is not None)
+    candidates = [(os.path.abspath(d) if root == "/" else d, "LD_LIBRARY_PATH") for d in env]
+    if musl is not None:
+        candidates += list(_ldpaths.musl_path_dirs(musl, root=root))
+    else:
+        candidates += list(_ldpaths.conf_dirs(root=root))
+        candidates += [(d, "default") for d in _ldpaths.default_dirs(
+            bits=native.bits, triplet=_ldpaths.multiarch())]
+    read: dict[tuple[int, int], str] = {}
+    for d, _ in kept:
+        with contextlib.suppress(OSError, TypeError, ValueError):
+            st = os.stat(_ldpaths.host_path(root, d))  # type: ignore[arg-type]
+            read.setdefault((st.st_dev, st.st_ino), d)
+    out: list[dict[str, str]] = []
+    remaining = list(kept)
+    for d, origin in candidates:
+        if (d, origin) in remaining:
+            remaining.remove((d, origin))
+            continue
+        host = _ldpaths.host_path(root, d)
+        try:
+            st = os.stat(host)  # type: ignore[arg-type]  # None raises TypeError
+        except (OSError, ValueError, TypeError):
+            why = "missing on disk" if host and not os.path.lexists(host) else "unreadable"
+        else:
+            same = read.get((st.st_dev, st.st_ino))
+            why = (f"same directory as {same}, read once" if same else
+                   "not a directory" if not os.path.isdir(host) else "not read")  # type: ignore[arg-type]
+        out.append({"dir": d, "origin": origin, "why": why})
+    return out
 
 
 def _plural(n: int, one: str, many: str) -> str:
@@ -674,10 +735,15 @@ def _doctor_text(r: dict[str, Any]) -> list[str]:
         libc = f"{c['name'] or 'unknown'} {c['version'] or ''}".rstrip()
         source = c.get("from") if c.get("from") != "the libc file" else c["path"]
         lines.append(f"libc:         {libc}" + (f" (from {source})" if source else ""))
-        lines.append("search path:")
+        lines.append("search path:" + ("" if r["search_path"] else " (none)"))
         width = max([len(d["dir"]) for d in r["search_path"]] + [0])
         for d in r["search_path"]:
             lines.append(f"  {d['dir']:<{width}}  {d['origin']}")
+        if r["search_path_skipped"]:
+            lines.append("  not read:")
+            width = max(len(d["dir"]) for d in r["search_path_skipped"])
+            lines += [f"  {d['dir']:<{width}}  {d['origin']}: {d['why']}"
+                      for d in r["search_path_skipped"]]
         cache = r.get("cache", {})
         if cache.get("note"):
             lines.append(f"cache:        {cache['note']}")
