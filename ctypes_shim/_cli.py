@@ -317,7 +317,8 @@ def _find_text(results: list[dict[str, Any]], *, compare: bool, explain: bool) -
                     where = f"NOT FOUND in this root ({n['error']})" if n.get(
                         "error", "not found") != "not found" else "NOT FOUND in this root"
                 lines.append(f"    {n['soname']} => {where}")
-            lines.append(f"  loads: yes, {r['objects']} objects" if r["loads"] else
+            lines.append(f"  loads: yes, {_plural(r['objects'], 'object', 'objects')}"
+                         if r["loads"] else
                          f"  loads: no: {r['load_problem']}")
         elif "needed_error" in r:
             lines.append(f"  DT_NEEDED: {r['needed_error']}")
@@ -616,7 +617,8 @@ def _skipped_dirs(resolver: Resolver, kept: list[tuple[str, str]]) -> list[dict[
             why = "missing on disk" if host and not os.path.lexists(host) else "unreadable"
         else:
             same = read.get((st.st_dev, st.st_ino))
-            why = (f"same directory as {same}, read once" if same else
+            why = ("already in the search path" if same == d else
+                   f"same directory as {same}, read once" if same else
                    "not a directory" if not os.path.isdir(host) else "not read")  # type: ignore[arg-type]
         out.append({"dir": d, "origin": origin, "why": why})
     return out

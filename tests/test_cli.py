@@ -440,7 +440,7 @@ def test_doctor_lists_search_path_entries_it_does_not_read(
     assert skipped[("/opt/missing", "/etc/ld.so.conf:1")] == "missing on disk"
     assert skipped[("/opt/file", "/etc/ld.so.conf:2")] == "not a directory"
     assert skipped[("/lib", "default")] == "same directory as /usr/lib, read once"
-    assert skipped[("/usr/lib", "default")] == "same directory as /usr/lib, read once"
+    assert skipped[("/usr/lib", "default")] == "already in the search path"
     assert main(["doctor", "--root", root]) == 0
     out = capsys.readouterr().out
     assert "  not read:\n" in out
