@@ -2,10 +2,10 @@
 
 psycopg (pure Python), python-magic and soundfile's pure wheel are installed with
 `pip install --target /app/deps`, as examples/Dockerfile.check does.  Without their Debian
-library packages the check names each missing library and exits 1.  Once libpq5,
-libmagic1, libsndfile1 and their dependencies (apt's closure, minus what the image has) are
-unpacked as a later layer, it exits 0; glibc's loader inside the image then loads every
-library the check said would load.
+library packages the check names each missing library and exits 1.  Once the layer of
+examples/Dockerfile.check (libpq5, libmagic1, libsndfile1 and their dependencies that the
+image lacks, which is apt's closure) is unpacked, it exits 0; glibc's loader inside the
+image then loads every library the check said would load.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Callable
 import chroot
 import mkroot
 import pytest
-from recipe import REPO
+from recipe import EXAMPLES, REPO
 
 pytestmark = pytest.mark.distroless
 
@@ -87,6 +87,22 @@ def _closure(packages: tuple[str, ...]) -> list[str]:
     return sorted(names - set(mkroot.PACKAGES))
 
 
+def _dockerfile_layer() -> list[str]:
+    """The packages examples/Dockerfile.check downloads for its library layer."""
+    text = (EXAMPLES / "Dockerfile.check").read_text().replace("\\\n", " ")
+    (line,) = [x for x in text.splitlines()
+               if "apt-get download" in x and not x.lstrip().startswith("#")]
+    words = line.split("apt-get download", 1)[1].split("&&", 1)[0].split()
+    return sorted(words)
+
+
+def test_the_example_layer_is_apts_closure() -> None:
+    """examples/Dockerfile.check downloads exactly the three library packages and the
+    dependencies apt would install that the image lacks."""
+    assert set(LIBRARY_PACKAGES) <= set(_dockerfile_layer())
+    assert _dockerfile_layer() == _closure(LIBRARY_PACKAGES)
+
+
 def test_check_fails_without_the_libraries_then_passes_with_the_layer(app_root: Path) -> None:
     """Exit 1 naming pq, magic and sndfile (stock: no ldconfig there); after the layer,
     exit 0 and glibc in the image loads each library the check resolved."""
@@ -107,7 +123,7 @@ def test_check_fails_without_the_libraries_then_passes_with_the_layer(app_root: 
     summary = text.stdout.splitlines()[-1]
     assert summary.startswith("summary: FAIL: ") and all(n in summary for n in EXPECTED)
 
-    mkroot.add_layer(str(app_root), _closure(LIBRARY_PACKAGES))
+    mkroot.add_layer(str(app_root), _dockerfile_layer())  # the example's layer
     done = _check(app_root, "--json")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     results = _results(json.loads(done.stdout))
