@@ -182,13 +182,28 @@ class Search:
             lines = env + list(_ldpaths.musl_path_dirs(self.musl, root=self.root))
             scan = _ldscan.scan(self.root, machine=self.machine, conf_lines=lines,
                                 builtin=False, listing=lambda host: ())
-            return [(d.path, d.origin) for d in scan.dirs]
+            return [(d.path, d.origin) for d in scan.dirs if self._isdir(d.path)]
         first = _ldscan.scan(self.root, machine=self.machine, conf_lines=env, builtin=False,
                              listing=lambda host: ())
         scan = _ldscan.scan(self.root, machine=self.machine, conf_lines=self._conf_lines(),
                             listing=lambda host: ())
-        return [(d.path, d.origin) for d in first.dirs] + [
-            (d.path, "default" if d.origin == "<builtin>:0" else d.origin) for d in scan.dirs]
+        return [(d.path, d.origin) for d in first.dirs if self._isdir(d.path)] + [
+            (d.path, "default" if d.origin == "<builtin>:0" else d.origin) for d in scan.dirs
+            if self._isdir(d.path)]  # ldconfig keeps a file named in ld.so.conf, and reads nothing
+
+    def _isdir(self, inside: str) -> bool:
+        host = _ldpaths.host_path(self.root, inside)
+        return host is not None and os.path.isdir(host)
+
+    def configured_dirs(self) -> list[tuple[str, str]]:
+        """Every dir named for the search, in order, before missing and repeated ones are
+        dropped: LD_LIBRARY_PATH's, then ld.so.conf's and the built-in ones (glibc) or
+        the musl path file's."""
+        env = self._env_dirs()
+        if self.musl is not None:
+            return env + list(_ldpaths.musl_path_dirs(self.musl, root=self.root))
+        return env + list(self._conf_lines()) + [
+            (d, "default") for d in self.machine.builtin_dirs(self.root)]
 
     def _env_dirs(self) -> list[tuple[str, str]]:
         environ = os.environ if self.resolver.environ is None else self.resolver.environ
