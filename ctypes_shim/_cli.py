@@ -419,7 +419,9 @@ def _cmd_ldconfig(args: argparse.Namespace) -> int:
         if args.json:
             _json(_cache_json(cache, name))
         elif cache is not None:  # an empty file prints nothing, as ldconfig does
-            _out(_ldconfig.print_lines(cache, name))
+            # as the ldconfig of the root's glibc prints it (this machine's without --root)
+            glibc = _ldscan.glibc_version(args.root or "/")
+            _out(_ldconfig.print_lines(cache, name, glibc))
         return EXIT_OK
     if not args.root:
         raise UsageError("ldconfig: writing a cache needs --root ROOT (use --root / for this "
