@@ -18,7 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterable, Sequence
 
-    from . import _resolve
+    from . import _trace
     from ._resolve import Resolver
 
 PROG = "ctypes-shim"
@@ -261,7 +261,7 @@ def _cmd_find(args: argparse.Namespace) -> int:
     stock = _stock_find_library() if args.compare else None
     results = []
     for name in args.names:
-        trace: list[_resolve.Step] = []
+        trace: list[_trace.Step] = []
         answer = resolver.lookup(name, trace=trace)
         result: dict[str, Any] = {"name": name, "found": answer is not None, "result": answer}
         if stock is not None:
@@ -493,7 +493,8 @@ def _doctor(root: str) -> dict[str, Any]:
         problems.append("shim not importable: " + "; ".join(broken))
     site = sys.modules.get("sitecustomize")
     report["shim"] = {"active": _activate.is_installed(), "route": _activate.route,
-                      "error": _activate.error, "package": os.path.dirname(__file__),
+                      "error": _activate.error or _patch_error(),
+                      "package": os.path.dirname(__file__),
                       "disabled": _activate.disabled(),
                       "sitecustomize": getattr(site, "__file__", None)}
     if broken:
@@ -622,6 +623,11 @@ def _skipped_dirs(resolver: Resolver, kept: list[tuple[str, str]]) -> list[dict[
     return out
 
 
+def _patch_error() -> str | None:
+    patch = sys.modules.get(__package__ + "._patch")
+    return getattr(patch, "error", None)
+
+
 def _plural(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
@@ -668,7 +674,7 @@ def _libc(root: str, resolver: Resolver) -> dict[str, Any]:
         if text and text.startswith("glibc "):
             return {"name": "glibc", "version": text.split()[1], "path": None,
                     "from": "os.confstr('CS_GNU_LIBC_VERSION')"}
-    trace: list[_resolve.Step] = []
+    trace: list[_trace.Step] = []
     resolver.lookup("c", trace=trace)
     taken = [t.subject for t in trace if t.outcome == "taken" and "/" in t.subject]
     if not taken:
