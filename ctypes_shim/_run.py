@@ -139,10 +139,14 @@ def _run(kind: str, target: str, rest: "list[str]") -> int:
         sys.argv[:] = ["-m", *rest]  # runpy replaces "-m" with the module's file once found
         _set_path0(os.getcwd())
         return _call(_run_module, target, True)
-    if kind in ("code", "stdin"):
-        sys.argv[:] = ["-c" if kind == "code" else "-", *rest]
+    if kind == "code":
+        sys.argv[:] = ["-c", *rest]
         _set_path0("")
-        return _call(_run_source, main_module, target if kind == "code" else None)
+        return _call(_run_command, main_module, target)
+    if kind == "stdin":
+        sys.argv[:] = ["-", *rest]
+        _set_path0("")
+        return _call(_run_file, main_module, sys.stdin.buffer.read(), "<stdin>")
     sys.argv[:] = [target, *rest]
     # 3.9+ makes the script's name absolute (config->run_filename); 3.8 keeps it as given.
     name = os.path.abspath(target) if sys.version_info >= (3, 9) else target
@@ -167,22 +171,19 @@ def _run_module(name: str, alter_argv: bool) -> None:
     runpy._run_module_as_main(name, alter_argv)  # type: ignore[attr-defined]
 
 
-def _run_source(module: "ModuleType", command: "str | None") -> None:
-    """-c CODE, or the program on stdin when *command* is None (PyRun_SimpleStringFlags)."""
-    if command is None:
-        code = compile(sys.stdin.read(), "<stdin>", "exec", dont_inherit=True)
-    else:
-        code = compile(command, "<string>", "exec", dont_inherit=True)
-        import linecache  # noqa: PLC0415 -- what tracebacks read source lines through
+def _run_command(module: "ModuleType", command: str) -> None:
+    """-c CODE, as PyRun_SimpleStringFlags runs it."""
+    code = compile(command, "<string>", "exec", dont_inherit=True)
+    import linecache  # noqa: PLC0415 -- what tracebacks read source lines through
 
-        register = getattr(linecache, "_register_code", None)
-        if register is not None:  # 3.13+: python -c shows the source line in tracebacks
-            register(code, command, "<string>")
+    register = getattr(linecache, "_register_code", None)
+    if register is not None:  # 3.13+: python -c shows the source line in tracebacks
+        register(code, command, "<string>")
     exec(code, module.__dict__)
 
 
 def _run_file(module: "ModuleType", data: bytes, name: str) -> None:
-    """A script, source or compiled, as PyRun_SimpleFileExFlags (Python/pythonrun.c) runs it."""
+    """A script (source or compiled) or stdin, as PyRun_SimpleFileExFlags (pythonrun.c) runs it."""
     from importlib import machinery, util  # noqa: PLC0415 -- loaded already by site/runpy
 
     module.__file__ = name
@@ -196,7 +197,8 @@ def _run_file(module: "ModuleType", data: bytes, name: str) -> None:
             module.__loader__ = machinery.SourcelessFileLoader("__main__", name)
             code = marshal.loads(data[16:])  # after magic, flags, mtime/hash, size (PEP 552)
         else:
-            module.__loader__ = machinery.SourceFileLoader("__main__", name)
+            if name != "<stdin>":  # stdin keeps the BuiltinImporter loader, as in pythonrun.c
+                module.__loader__ = machinery.SourceFileLoader("__main__", name)
             code = compile(data, name, "exec", dont_inherit=True)
         exec(code, module.__dict__)
     finally:  # pythonrun.c removes them once the file has run
