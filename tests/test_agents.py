@@ -1,4 +1,4 @@
-"""Next to real start-up agents from PyPI: OpenTelemetry's and ddtrace's sitecustomize and launchers.
+"""Next to real start-up agents from PyPI: OpenTelemetry's and ddtrace's sitecustomize, launchers.
 
 Both agents put a `sitecustomize` on PYTHONPATH.  ddtrace's imports the next one on
 sys.path; OpenTelemetry's does not, so the shim's template behind it never runs.  Each
@@ -13,14 +13,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import wrapt
 from fuzz.support import BASE_PYTHON
-from pypi import SPAWN_EVENTS, pip_target
+from pypi import SPAWN_EVENTS, installed
 from test_activate import _pth_source, package_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,7 +30,7 @@ TEMPLATE = REPO / "sitecustomize_template" / "sitecustomize.py"
 PROBE = """
 import json, sys
 events = []
-sys.addaudithook(lambda event, args: events.append(event) if event in %r else None)
+sys.addaudithook(lambda event, args: events.append(event) if event in SPAWN_EVENTS else None)
 import ctypes.util
 from ctypes_shim import _activate, _patch
 answers = {name: ctypes.util.find_library(name) for name in ("c", "m")}
@@ -48,7 +47,7 @@ else:
     provider = type(trace.get_tracer_provider())
     out["otel_provider"] = provider.__module__ + "." + provider.__name__
 print(json.dumps(out))
-""" % (SPAWN_EVENTS,)
+""".replace("SPAWN_EVENTS", repr(SPAWN_EVENTS))
 
 # The agents' own settings: no exporter or agent to talk to, nothing sent anywhere.
 AGENT_ENV = {
@@ -63,13 +62,12 @@ ANSWERS = {"c": "libc.so.6", "m": "libm.so.6"}  # glibc's sonames on every glibc
 
 
 class Agents:
-    """The agents installed with pip --target, next to a copy of the shim."""
+    """The agents installed with pip --target (tests/pypi.py), next to a copy of the shim."""
 
     def __init__(self, base: Path) -> None:
         self.base = base
-        self.otel = pip_target(base / "otel", ["opentelemetry-distro",
-                                               "opentelemetry-instrumentation"])
-        self.ddtrace = pip_target(base / "ddtrace", ["ddtrace"])
+        self.otel = installed(["opentelemetry-distro", "opentelemetry-instrumentation"])
+        self.ddtrace = installed(["ddtrace"])
         self.otel_site = self.otel / "opentelemetry/instrumentation/auto_instrumentation"
         self.ddtrace_site = self.ddtrace / "ddtrace/bootstrap"
         # /app/site (the template) and /app/deps (the package) of the sitecustomize route.
@@ -121,20 +119,20 @@ def assert_shim_answered(out: dict[str, Any], route: str) -> None:
     assert out["spawned"] == [], out  # stock would have run /sbin/ldconfig -p for each name
 
 
-# (id, PYTHONPATH, interpreter, route expected, agent) for the sitecustomize and .pth routes.
-ORDERS = [
-    ("template-then-ddtrace", ("site", "ddtrace_site", "deps", "ddtrace"), "base",
-     "sitecustomize", "ddtrace"),
-    ("ddtrace-then-template", ("ddtrace_site", "site", "deps", "ddtrace"), "base",
-     "sitecustomize", "ddtrace"),
-    ("template-then-otel", ("site", "otel_site", "deps", "otel"), "base",
-     "sitecustomize", "otel"),
-    ("pth-with-ddtrace", ("ddtrace_site", "ddtrace"), "venv", "pth", "ddtrace"),
-    ("pth-with-otel", ("otel_site", "otel"), "venv", "pth", "otel"),
-    ("run-behind-ddtrace-sitecustomize", ("ddtrace_site", "deps", "ddtrace"), "run", "run",
-     "ddtrace"),
-    ("run-behind-otel-sitecustomize", ("otel_site", "deps", "otel"), "run", "run", "otel"),
-]
+# id: (PYTHONPATH, how python starts, the route expected, the agent) for each route and order.
+ORDERS = {
+    "template-then-ddtrace": (("site", "ddtrace_site", "deps", "ddtrace"), "plain",
+                              "sitecustomize", "ddtrace"),
+    "ddtrace-then-template": (("ddtrace_site", "site", "deps", "ddtrace"), "plain",
+                              "sitecustomize", "ddtrace"),
+    "template-then-otel": (("site", "otel_site", "deps", "otel"), "plain", "sitecustomize",
+                           "otel"),
+    "pth-with-ddtrace": (("ddtrace_site", "ddtrace"), "venv", "pth", "ddtrace"),
+    "pth-with-otel": (("otel_site", "otel"), "venv", "pth", "otel"),
+    "run-behind-ddtrace-sitecustomize": (("ddtrace_site", "deps", "ddtrace"), "run", "run",
+                                         "ddtrace"),
+    "run-behind-otel-sitecustomize": (("otel_site", "deps", "otel"), "run", "run", "otel"),
+}
 
 
 def assert_agent_initialized(out: dict[str, Any], agent: str) -> None:
@@ -144,13 +142,12 @@ def assert_agent_initialized(out: dict[str, Any], agent: str) -> None:
         assert out["otel_provider"] == SDK_PROVIDER, out
 
 
-@pytest.mark.parametrize("order, interpreter, route, agent",
-                         [o[1:] for o in ORDERS], ids=[o[0] for o in ORDERS])
-def test_route_and_order(agents: Agents, tmp_path: Path, order: tuple[str, ...],
-                         interpreter: str, route: str, agent: str) -> None:
+@pytest.mark.parametrize("case", list(ORDERS), ids=list(ORDERS))
+def test_route_and_order(agents: Agents, tmp_path: Path, case: str) -> None:
     """The shim answers, no process starts, and the agent initializes."""
-    python = agents.venv_python if interpreter == "venv" else BASE_PYTHON
-    launcher = ["-m", "ctypes_shim", "run"] if interpreter == "run" else []
+    order, start, route, agent = ORDERS[case]
+    python = agents.venv_python if start == "venv" else BASE_PYTHON
+    launcher = ["-m", "ctypes_shim", "run"] if start == "run" else []
     out = report(run([python, *launcher, "-c", PROBE], agents.path(*order), tmp_path))
     assert_shim_answered(out, route)
     assert_agent_initialized(out, agent)
@@ -159,7 +156,7 @@ def test_route_and_order(agents: Agents, tmp_path: Path, order: tuple[str, ...],
 
 
 def test_otel_first_shadows_the_template(agents: Agents, tmp_path: Path) -> None:
-    """OpenTelemetry's sitecustomize first: the template never runs, stock spawns; doctor says so."""
+    """OTel's sitecustomize first: the template never runs, stock spawns; doctor says so."""
     pythonpath = agents.path("otel_site", "site", "deps", "otel")
     out = report(run([BASE_PYTHON, "-c", PROBE], pythonpath, tmp_path))
     assert_agent_initialized(out, "otel")

@@ -1,4 +1,4 @@
-"""`python -m ctypes_shim run`: the program runs as under plain python, with the shim, in one process.
+"""`python -m ctypes_shim run`: the program runs as under plain python, with the shim, in-process.
 
 Every expectation here is what the same interpreter does when it runs the program itself:
 each test runs `python ARGS` and `python -m ctypes_shim run ARGS` side by side and compares.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from fuzz.support import BASE_PYTHON
-from pypi import SPAWN_EVENTS, pip_target
+from pypi import SPAWN_EVENTS, installed
 from test_activate import package_dir
 
 RUN = ("-m", "ctypes_shim", "run")
@@ -40,14 +40,14 @@ print(json.dumps({
 SHIM = """
 import json, os, sys
 events = []
-sys.addaudithook(lambda event, args: events.append(event) if event in %r else None)
+sys.addaudithook(lambda event, args: events.append(event) if event in SPAWN_EVENTS else None)
 import ctypes.util
 from ctypes_shim import _activate, _patch
 answer = ctypes.util.find_library("c")
 print(json.dumps({"route": _activate.route, "patched": _patch.is_patched(ctypes.util),
                   "installed": _activate.is_installed(), "c": answer, "spawned": events,
                   "pid": os.getpid()}))
-""" % (SPAWN_EVENTS,)
+""".replace("SPAWN_EVENTS", repr(SPAWN_EVENTS))
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -122,8 +122,8 @@ def test_safe_path_flags_add_no_entry(work: Path, flag: str) -> None:
     code = "import sys, json; print(json.dumps(sys.path))"
     # -I ignores PYTHONPATH, so the launcher puts ctypes_shim's dir first itself: apart from
     # that entry, the program's sys.path must be plain python's.
-    launcher = ("import sys; sys.path.insert(0, %r); sys.argv[1:1] = ['run'];"
-                "from ctypes_shim.__main__ import main; sys.exit(main())" % package_dir())
+    launcher = (f"import sys; sys.path.insert(0, {package_dir()!r}); sys.argv[1:1] = ['run'];"
+                "from ctypes_shim.__main__ import main; sys.exit(main())")
     plain = python(flag, "-c", code, cwd=work)
     launched = python(flag, "-c", launcher, "-c", code, cwd=work)
     assert plain.returncode == 0, plain.stderr
@@ -272,7 +272,7 @@ def test_sigterm_reaches_the_program(tmp_path: Path, handler: bool) -> None:
 APP = """
 import ctypes.util, json, os, sys
 events = []
-sys.addaudithook(lambda event, args: events.append(event) if event in %r else None)
+sys.addaudithook(lambda event, args: events.append(event) if event in SPAWN_EVENTS else None)
 from ctypes_shim import _activate, _patch
 
 def app(environ, start_response):
@@ -282,13 +282,13 @@ def app(environ, start_response):
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(body)))])
     return [body]
-""" % (SPAWN_EVENTS,)
+""".replace("SPAWN_EVENTS", repr(SPAWN_EVENTS))
 
 
 @pytest.fixture(scope="module")
-def gunicorn(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """gunicorn from PyPI, installed with pip --target."""
-    return pip_target(tmp_path_factory.mktemp("gunicorn"), ["gunicorn"])
+def gunicorn() -> Path:
+    """gunicorn from PyPI, installed with pip --target (tests/pypi.py)."""
+    return installed(["gunicorn"])
 
 
 def _free_port() -> int:
@@ -320,7 +320,7 @@ def test_gunicorn_through_run_serves_and_stops_on_sigterm(tmp_path: Path, gunico
             assert answer == {"c": "libc.so.6", "spawned": [], "patched": True,
                               "route": "run", "master": proc.pid}
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
