@@ -285,3 +285,38 @@ def test_stock_wrapped_by_an_agent_is_not_ours() -> None:
     cyclic: Any = functools.wraps(stock)(lambda name: None)
     cyclic.__wrapped__ = cyclic  # a cycle ends at the bound, not in a hang
     assert _patch.locate(cyclic) is None
+
+
+# -- doctor with a sitecustomize that does not chain (OpenTelemetry's shape, no PyPI needed) ----
+
+NOT_CHAINING = "import os\nos.environ['SEEN_BY_FIRST'] = '1'\n"
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["template-first", "template-shadowed"])
+def test_doctor_names_a_shadowing_sitecustomize(tmp_path: Path, first: bool) -> None:
+    """doctor lists both files in sys.path order; shadowed and inactive is a problem (exit 1)."""
+    other = tmp_path / "agent"
+    other.mkdir()
+    (other / "sitecustomize.py").write_text(NOT_CHAINING)
+    site = tmp_path / "site"
+    site.mkdir()
+    shutil.copy2(TEMPLATE, site / "sitecustomize.py")
+    dirs = [site, other] if first else [other, site]
+    doctor = run([BASE_PYTHON, "-m", "ctypes_shim", "doctor", "--json"],
+                 os.pathsep.join([*map(str, dirs), package_dir()]), tmp_path)
+    result = json.loads(doctor.stdout)
+    hooks = result["sitecustomize"]
+    assert [f["path"] for f in hooks["files"]][:2] == [str(d / "sitecustomize.py") for d in dirs]
+    assert [f["shim"] for f in hooks["files"]][:2] == [first, not first]
+    assert hooks["template"] == str(site / "sitecustomize.py")
+    assert result["shim"]["active"] is first
+    if first:
+        assert hooks["shadowed_by"] is None
+        assert not [p for p in result["problems"] if "sitecustomize" in p]
+    else:
+        assert hooks["shadowed_by"] == str(other / "sitecustomize.py")
+        assert doctor.returncode == 1
+        assert any("never runs" in p for p in result["problems"])
+        text = run([BASE_PYTHON, "-m", "ctypes_shim", "doctor"],
+                   os.pathsep.join([*map(str, dirs), package_dir()]), tmp_path)
+        assert f"sitecustomize order: {other / 'sitecustomize.py'} first" in text.stdout
