@@ -646,7 +646,7 @@ def _sitecustomize_report(shim: dict[str, Any], problems: list[str],
     for entry in dict.fromkeys(entries):
         try:
             spec = PathFinder.find_spec("sitecustomize", [entry])
-        except (ImportError, OSError, ValueError):
+        except (ImportError, OSError, ValueError, TypeError):  # a broken or odd entry
             continue
         origin = getattr(spec, "origin", None)
         if spec is None or not origin:

@@ -114,7 +114,7 @@ def _path0_inserted() -> bool:
 
 def _set_path0(entry: str, *, always: bool = False) -> None:
     """Put *entry* where the interpreter put the launcher's own sys.path[0]."""
-    if _path0_inserted():
+    if _path0_inserted() and sys.path:
         sys.path[0] = entry
     elif always:  # a directory or zip: python adds it even under -P/-I (it holds __main__)
         sys.path.insert(0, entry)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import py_compile
 import re
 import signal
 import socket
@@ -86,6 +87,8 @@ def work(tmp_path: Path) -> Path:
     (tmp_path / "app/__main__.py").write_text(SHOW)
     with zipfile.ZipFile(tmp_path / "app.pyz", "w") as z:
         z.writestr("__main__.py", SHOW)
+    py_compile.compile(str(tmp_path / "show.py"), cfile=str(tmp_path / "compiled.pyc"),
+                       doraise=True)
     return tmp_path
 
 
@@ -100,6 +103,7 @@ FORMS = {
     "end-of-options": ("--", "show.py", "-x"),
     "directory": ("app", "a"),
     "zipapp": ("app.pyz", "a"),
+    "compiled-script": ("compiled.pyc", "a"),
     "stdin": ("-", "a"),
 }
 
@@ -330,14 +334,19 @@ def test_gunicorn_through_run_serves_and_stops_on_sigterm(tmp_path: Path, gunico
 
 
 def test_console_script_dispatches_run(tmp_path: Path) -> None:
-    """The `ctypes-shim` script's entry point (ctypes_shim.__main__:main) runs `run` too."""
-    script = tmp_path / "ctypes-shim"
-    # What pip writes for the [project.scripts] entry point.
-    script.write_text(f"#!{BASE_PYTHON}\nimport sys\nfrom ctypes_shim.__main__ import main\n"
-                      "if __name__ == '__main__':\n    sys.exit(main())\n")
-    script.chmod(0o755)
+    """The `ctypes-shim` script (entry point ctypes_shim.__main__:main) runs `run` too."""
+    script = Path(sys.executable).parent / "ctypes-shim"  # pip's, when installed (tox)
+    python_for_plain = sys.executable
+    if not script.exists():  # a checkout: what pip writes for [project.scripts]
+        script = tmp_path / "ctypes-shim"
+        script.write_text(f"#!{BASE_PYTHON}\nimport sys\nfrom ctypes_shim.__main__ import main\n"
+                          "if __name__ == '__main__':\n    sys.exit(main())\n")
+        script.chmod(0o755)
+        python_for_plain = BASE_PYTHON
     (tmp_path / "show.py").write_text(SHOW)
-    plain = python("show.py", "z", cwd=tmp_path)
+    plain = subprocess.run([python_for_plain, "show.py", "z"], cwd=tmp_path, env=env(),
+                           capture_output=True, text=True, timeout=120, check=False)
     out = subprocess.run([str(script), "run", "show.py", "z"], cwd=tmp_path, env=env(),
                          capture_output=True, text=True, timeout=120, check=False)
+    assert plain.returncode == 0, plain.stderr
     same(plain, out)
