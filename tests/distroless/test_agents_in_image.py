@@ -114,3 +114,61 @@ def test_otel_first_leaves_stock_which_finds_nothing_in_image(agents_root: Path)
     assert out["otel_provider"] == "opentelemetry.sdk.trace.TracerProvider", out
     assert not out["patched"] and out["route"] is None
     assert out["answers"] == {"c": None, "m": None}, out
+
+
+# -- examples/Dockerfile.run: gunicorn through the launcher, no shell ----------------------------
+
+DOCKERFILE_RUN = Path(__file__).resolve().parents[2] / "examples" / "Dockerfile.run"
+DRIVER = (Path(__file__).parent / "gunicorn_driver.py").read_text()
+DRIVER_GUNICORN = '[sys.executable, "-m", "gunicorn",'
+
+
+def _final_stage() -> dict[str, Any]:
+    """ENV, ENTRYPOINT, CMD and COPY lines of Dockerfile.run (the stage after the last FROM)."""
+    text = DOCKERFILE_RUN.read_text().replace("\\\n", " ")
+    stages: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        instr, _, rest = line.strip().partition(" ")
+        if instr == "FROM":
+            stages.append({"ENV": {}, "COPY": [], "RUN": []})
+        elif instr in ("ENTRYPOINT", "CMD"):
+            stages[-1][instr] = json.loads(rest)
+        elif instr == "ENV":
+            key, _, value = rest.partition("=")
+            stages[-1]["ENV"][key] = value
+        elif instr in ("COPY", "RUN"):
+            stages[-1][instr].append(" ".join(rest.split()))
+    return {"build": stages[0], "final": stages[-1]}
+
+
+def test_dockerfile_run_serves_gunicorn_as_nonroot(route1_root: Any) -> None:
+    """Dockerfile.run's ENTRYPOINT + CMD serve app.py with the shim in every worker."""
+    df = _final_stage()
+    final = df["final"]
+    assert final["ENTRYPOINT"][:5] == [PYTHON, "-m", "ctypes_shim", "run", "-m"]
+    # The same /app/deps (shim wheel + gunicorn) and /app/app.py as route 1's root: only the
+    # template and its PYTHONPATH entry are left out.
+    assert "pip install --target /app/deps /wheels/ctypes_shim-*.whl gunicorn" in \
+        df["build"]["RUN"][0]
+    assert "examples/app.py /app/app.py" in df["build"]["COPY"]
+    assert final["ENV"] == {"PYTHONPATH": DEPS}
+    cmd = list(final["CMD"])
+    i = cmd.index("--bind")
+    del cmd[i:i + 2]  # the driver binds a free port on 127.0.0.1
+    assert DRIVER.count(DRIVER_GUNICORN) == 1, "gunicorn_driver.py changed how it starts gunicorn"
+    entry = ", ".join(json.dumps(a) for a in final["ENTRYPOINT"][1:])
+    driver = DRIVER.replace(DRIVER_GUNICORN, f"[sys.executable, {entry},")
+    r = chroot.run(str(route1_root.path), ["-c", driver, json.dumps({"args": cmd, "requests": 4})],
+                   user=chroot.NONROOT, env=final["ENV"],
+                   timeout=90)
+    assert r.rc == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["cmd"][1:6] == ["-m", "ctypes_shim", "run", "-m", "gunicorn"]
+    assert "error" not in out and out["rc"] == 0, out["log_tail"]
+    assert len(out["responses"]) == 4
+    for resp in out["responses"]:
+        body = resp["json"]
+        assert resp["status"] == 200 and body["uid"] == chroot.NONROOT
+        assert body["ctypes_shim"]["installed"] is True and body["spawned"] == []
+        assert body["libraries"]["c"]["soname"] == "libc.so.6"
+        assert all("error" not in lib for lib in body["libraries"].values())
