@@ -50,8 +50,10 @@ Composes with other launchers: opentelemetry-instrument python3 -m ctypes_shim r
 def main(argv: "Sequence[str] | None" = None) -> int:
     """Run the program named by *argv* (default: sys.argv[2:], after `run`).
 
-    Returns only for bad usage (2) and `--help` (0); otherwise the program's own end
-    (a return, SystemExit or an uncaught exception) is the interpreter's.
+    Returns the exit status: 0 when the program returns, 2 for bad usage (one line on
+    stderr, in the CLI's format) or a script that cannot be opened (python's message).
+    The program's SystemExit and uncaught exceptions go on to the interpreter, which ends
+    the process as it would have ended the program's own.
     """
     args = list(sys.argv[2:] if argv is None else argv)
     try:
