@@ -176,11 +176,12 @@ def _run_module(name: str, alter_argv: bool) -> None:
 def _run_command(module: "ModuleType", command: str) -> None:
     """-c CODE, as PyRun_SimpleStringFlags runs it."""
     code = compile(command, "<string>", "exec", dont_inherit=True)
-    import linecache  # noqa: PLC0415 -- what tracebacks read source lines through
+    if sys.version_info >= (3, 13):  # python -c registers the source for tracebacks (3.13+)
+        import linecache  # noqa: PLC0415 -- what python itself imports here
 
-    register = getattr(linecache, "_register_code", None)
-    if register is not None:  # 3.13+: python -c shows the source line in tracebacks
-        register(code, command, "<string>")
+        register = getattr(linecache, "_register_code", None)
+        if register is not None:
+            register(code, command, "<string>")
     exec(code, module.__dict__)
 
 
