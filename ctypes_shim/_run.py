@@ -176,12 +176,13 @@ def _run_module(name: str, alter_argv: bool) -> None:
 def _run_command(module: "ModuleType", command: str) -> None:
     """-c CODE, as PyRun_SimpleStringFlags runs it."""
     code = compile(command, "<string>", "exec", dont_inherit=True)
-    if sys.version_info >= (3, 13):  # python -c registers the source for tracebacks (3.13+)
+    if sys.version_info >= (3, 13):  # python -c gives tracebacks the source lines (3.13+)
         import linecache  # noqa: PLC0415 -- what python itself imports here
 
-        register = getattr(linecache, "_register_code", None)
-        if register is not None:
-            register(code, command, "<string>")
+        # The entry 3.13's run_mod leaves (pythonrun.c calls linecache._register_code).
+        linecache.cache["<string>"] = (len(command), None,
+                                       [line + "\n" for line in command.splitlines()],
+                                       "<string>")
     exec(code, module.__dict__)
 
 
