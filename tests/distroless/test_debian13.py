@@ -5,7 +5,8 @@ built (see mkroot.py). Stock find_library answers from that cache through ``ldco
 a later layer that adds libraries leaves it stale. The differential test compares, for
 every library file in the root and every name derived from it, the shim in the image root
 with stock find_library in a copy of the root whose cache the image's own ldconfig has just
-rebuilt: first the image as shipped, then after a later layer.
+rebuilt: first the image as shipped, then after a later layer (the shipped cache now
+stale), then with the cache deleted.
 """
 
 from __future__ import annotations
@@ -150,19 +151,6 @@ def differences(
     return {n: (shim["results"][n], stock[n]) for n in names if shim["results"][n] != stock[n]}
 
 
-# Where the shim answers from its directory scan (names only a later layer provides, so
-# absent from the stale cache), its rules differ from the prefix match stock applies to
-# cache keys (``lib<name>.`` + anything): issue 10 makes the answer without a cache equal
-# a fresh cache's. Each is also a strict xfail below, so fixing one fails until it is
-# removed from this table.
-SCAN_RULE_CASES: dict[str, tuple[str | None, str | None]] = {
-    # name: (shim, stock with a fresh cache)
-    "usb-1": (None, "libusb-1.0.so.0"),  # stock: key "libusb-1.0.so.0" starts with "libusb-1."
-    "usb-1.0.so": (None, "libusb-1.0.so.0"),  # ... with "libusb-1.0.so."
-    "yaml-0.so": (None, "libyaml-0.so.2"),  # ... with "libyaml-0.so."
-}
-
-
 @pytest.fixture(scope="module")
 def diff_root(make_debian13_root: Callable[[str], Path], shim_wheel: Path) -> Path:
     """python3-debian13 with only the ctypes-shim wheel in its site dir (the .pth route)."""
@@ -198,117 +186,13 @@ def layered_diff(diff_root: Path, tmp_path_factory: pytest.TempPathFactory) -> d
 
 
 def test_shim_equals_stock_with_a_fresh_cache(layered_diff: dict[str, Any]) -> None:
-    """Zero differences in the image as shipped; after the later layer, only the listed
-    scan-rule cases (and the shim found the layer's libraries that stock's stale cache lacks)."""
+    """Zero differences: in the image as shipped; after the later layer, where the shim's
+    answers for the layer's libraries come from its scan and stock's from the fresh cache;
+    and in that root with /etc/ld.so.cache deleted, where the shim only scans."""
     # 206 names today, from the 52 cached libraries and other lib*.so* files (gconv, ...)
     assert {"c", "c.so", "c.so.6", "db-5", "db-5.3.so", "ssl", "stdc++"} <= set(
         layered_diff["names_before"])
     assert {"yaml-0", "yaml-0.so", "usb-1", "usb-1.0"} <= set(layered_diff["names_after"])
     assert layered_diff["before"] == {}
-    assert layered_diff["after"] == SCAN_RULE_CASES
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=f"scan rule (issue 10): shim {shim!r}, stock with a fresh cache {stock!r}",
-            ),
-        )
-        for name, (shim, stock) in SCAN_RULE_CASES.items()
-    ],
-)
-def test_scan_rule_case(layered_diff: dict[str, Any], name: str) -> None:
-    """Each listed scan-rule case, on its own: passes once the shim agrees with stock."""
-    assert name not in layered_diff["after"]
-
-
-# Without a cache the shim's scan answers every name; issue 10 makes that answer equal a
-# fresh cache's. Until then the scan finds nothing for these 52 names, where stock's prefix
-# match on the fresh cache's keys (``lib<name>.`` + anything) answers: "<x>.so" and
-# "<x>.so.<N>" prefixes of a soname, and "db-5" / "usb-1" (name: stock with a fresh cache;
-# the shim says None). Each is also a strict xfail below.
-_NO_CACHE_STOCK = {
-    "anl.so": "libanl.so.1",
-    "BrokenLocale.so": "libBrokenLocale.so.1",
-    "bz2.so": "libbz2.so.1.0",
-    "bz2.so.1": "libbz2.so.1.0",
-    "c.so": "libc.so.6",
-    "c_malloc_debug.so": "libc_malloc_debug.so.0",
-    "com_err.so": "libcom_err.so.2",
-    "crypt.so": "libcrypt.so.1",
-    "crypto.so": "libcrypto.so.3",
-    "db-5": "libdb-5.3.so",
-    "dl.so": "libdl.so.2",
-    "expat.so": "libexpat.so.1",
-    "expatw.so": "libexpatw.so.1",
-    "ffi.so": "libffi.so.8",
-    "formw.so": "libformw.so.6",
-    "gcc_s.so": "libgcc_s.so.1",
-    "gomp.so": "libgomp.so.1",
-    "gssapi_krb5.so": "libgssapi_krb5.so.2",
-    "history.so": "libhistory.so.8",
-    "k5crypto.so": "libk5crypto.so.3",
-    "keyutils.so": "libkeyutils.so.1",
-    "krb5.so": "libkrb5.so.3",
-    "krb5support.so": "libkrb5support.so.0",
-    "lzma.so": "liblzma.so.5",
-    "m.so": "libm.so.6",
-    "menuw.so": "libmenuw.so.6",
-    "mvec.so": "libmvec.so.1",
-    "ncursesw.so": "libncursesw.so.6",
-    "nsl.so": "libnsl.so.2",
-    "nss_compat.so": "libnss_compat.so.2",
-    "nss_dns.so": "libnss_dns.so.2",
-    "nss_files.so": "libnss_files.so.2",
-    "nss_hesiod.so": "libnss_hesiod.so.2",
-    "panelw.so": "libpanelw.so.6",
-    "pthread.so": "libpthread.so.0",
-    "readline.so": "libreadline.so.8",
-    "resolv.so": "libresolv.so.2",
-    "rt.so": "librt.so.1",
-    "sqlite3.so": "libsqlite3.so.0",
-    "ssl.so": "libssl.so.3",
-    "stdc++.so": "libstdc++.so.6",
-    "thread_db.so": "libthread_db.so.1",
-    "tic.so": "libtic.so.6",
-    "tinfo.so": "libtinfo.so.6",
-    "tirpc.so": "libtirpc.so.3",
-    "usb-1": "libusb-1.0.so.0",
-    "usb-1.0.so": "libusb-1.0.so.0",
-    "util.so": "libutil.so.1",
-    "uuid.so": "libuuid.so.1",
-    "yaml-0.so": "libyaml-0.so.2",
-    "z.so": "libz.so.1",
-    "zstd.so": "libzstd.so.1",
-}
-NO_CACHE_CASES: dict[str, tuple[str | None, str | None]] = {
-    name: (None, stock) for name, stock in _NO_CACHE_STOCK.items()
-}
-
-
-def test_shim_without_cache_equals_stock_with_a_fresh_cache(layered_diff: dict[str, Any]) -> None:
-    """The image after the later layer with /etc/ld.so.cache deleted: only the listed cases."""
-    assert layered_diff["no_cache"] == NO_CACHE_CASES
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=f"scan rule (issue 10), no cache: shim {shim!r}, stock with a fresh "
-                f"cache {stock!r}",
-            ),
-        )
-        for name, (shim, stock) in NO_CACHE_CASES.items()
-    ],
-)
-def test_no_cache_case(layered_diff: dict[str, Any], name: str) -> None:
-    """Each listed no-cache case, on its own: passes once the shim agrees with stock."""
-    assert name not in layered_diff["no_cache"]
+    assert layered_diff["after"] == {}
+    assert layered_diff["no_cache"] == {}

@@ -117,7 +117,8 @@ def _ours(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     "case",
     [
-        pytest.param(c, marks=[pytest.mark.xfail(strict=True, reason=XFAIL_241[c])]
+        pytest.param(c, marks=[pytest.mark.xfail(strict=True, raises=AssertionError,
+                                                 reason=XFAIL_241[c])]
                      if c in XFAIL_241 else [])
         for c in CASES
     ],
