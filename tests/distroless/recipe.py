@@ -28,7 +28,7 @@ DOCKERFILES = {
 BUILD_ARGS: dict[str, dict[str, str]] = {
     "debian13": {},
     "debian12": {
-        "PYTHON_VERSION": "3.11",
+        "PYTHON_MINOR": "3.11",
         "BUILD_IMAGE": "python:3.11-slim-bookworm",
         "RUNTIME_IMAGE": "gcr.io/distroless/python3-debian12:nonroot",
     },
