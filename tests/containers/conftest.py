@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -26,11 +24,9 @@ sys.path.insert(0, str(HERE))
 
 import engine  # noqa: E402
 import images  # noqa: E402
+from builds import LATER_LAYER, REPO, Recipe, distroless_tag  # noqa: E402
 from images import chroot, mkroot  # noqa: E402
 
-REPO = HERE.parents[1]
-EXAMPLES = REPO / "examples"
-LATER_LAYER = "libyaml-0-2"  # in neither image; added by a COPY layer after the build
 # CTYPES_SHIM_TEST_CONTAINERS=require (CI) turns "cannot run here" into a failure.
 _REQUIRE = os.environ.get("CTYPES_SHIM_TEST_CONTAINERS") == "require"
 
@@ -45,65 +41,6 @@ def unavailable(reason: str) -> None:
     if _REQUIRE:
         pytest.fail(f"container tests required but cannot run: {reason}")
     pytest.skip(reason)
-
-
-# -- recipes --------------------------------------------------------------------------------
-
-
-def readme_build_args() -> dict[str, str]:
-    """The ``--build-arg`` options of examples/README.md's python3-debian12 command."""
-    for line in (EXAMPLES / "README.md").read_text().splitlines():
-        words = shlex.split(line) if line.startswith("docker build") else []
-        if "--build-arg" in words:
-            return dict(
-                words[i + 1].split("=", 1) for i, w in enumerate(words) if w == "--build-arg"
-            )
-    raise AssertionError("examples/README.md has no 'docker build ... --build-arg' line")
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """One examples/Dockerfile.* built for one reproduced distroless image."""
-
-    name: str  # the Dockerfile's suffix
-    image: mkroot.Image
-
-    @property
-    def dockerfile(self) -> Path:
-        return EXAMPLES / f"Dockerfile.{self.name}"
-
-    @property
-    def build_args(self) -> dict[str, str]:
-        """None for the Dockerfile's defaults (debian13); README's line for debian12."""
-        if not takes_base_args(self.dockerfile) or self.image is mkroot.DEBIAN13:
-            return {}
-        return readme_build_args()
-
-    @property
-    def tag(self) -> str:
-        return f"localhost/ctypes-shim-example-{self.name}:{self.image.name}"
-
-    @property
-    def id(self) -> str:
-        return f"{self.name}-{self.image.name}"
-
-
-def takes_base_args(dockerfile: Path) -> bool:
-    """The Dockerfile's runtime image is a build ARG (else its FROM names one image)."""
-    return re.search(r"^ARG RUNTIME_IMAGE=", dockerfile.read_text(), re.MULTILINE) is not None
-
-
-def images_of(dockerfile: Path) -> list[mkroot.Image]:
-    """The reproduced images a Dockerfile builds on: both when its base is an ARG, else the
-    one its FROM lines name."""
-    if takes_base_args(dockerfile):
-        return list(mkroot.IMAGES.values())
-    text = dockerfile.read_text()
-    return [im for im in mkroot.IMAGES.values() if images.distroless_tag(im) in text]
-
-
-SERVING = [n for n in ("sitecustomize", "pth", "run") if (EXAMPLES / f"Dockerfile.{n}").exists()]
-RECIPES = [Recipe(n, im) for n in SERVING for im in images_of(EXAMPLES / f"Dockerfile.{n}")]
 
 
 # -- podman and the base images ---------------------------------------------------------------
@@ -145,7 +82,7 @@ def bases(podman: engine.Podman, image: mkroot.Image, tmp: Path) -> Bases:
         version = images.build_stage_root(build_root, image)
     except (mkroot.MkrootError, subprocess.CalledProcessError) as e:
         unavailable(f"cannot make the {image.name} roots: {e}")
-    distroless = images.distroless_tag(image)
+    distroless = distroless_tag(image)
     podman.import_root(root, [distroless], images.distroless_config(image))
     podman.import_root(build_root, [images.build_tag(image)], images.build_config(version))
     shutil.rmtree(root)

@@ -40,10 +40,6 @@ BUILD_PACKAGES = ("?essential", "apt", "python3", "python3-pip", "python-is-pyth
                   "ca-certificates")  # fmt: skip
 
 
-def distroless_tag(image: mkroot.Image) -> str:
-    return f"gcr.io/distroless/python3-{image.name}:nonroot"
-
-
 def build_tag(image: mkroot.Image) -> str:
     """The tag of the official image with this Python and suite (python:3.13-slim-trixie)."""
     return f"docker.io/library/python:{image.python}-slim-{image.suite}"

@@ -15,9 +15,8 @@ import time
 from typing import Any, Callable
 
 import engine
-import images
 import pytest
-from conftest import EXAMPLES, RECIPES, Recipe, images_of
+from builds import EXAMPLES, RECIPES, Recipe, distroless_tag, images_of
 from images import mkroot
 
 pytestmark = pytest.mark.containers
@@ -162,7 +161,7 @@ def test_kill_switch_gives_stock_behaviour(
     pre-generated cache)."""
     tag = build(recipe)
     disabled = probe(tag, list(SONAMES), "--env", "CTYPES_SHIM_DISABLE=1")
-    plain = probe(images.distroless_tag(recipe.image), list(SONAMES))
+    plain = probe(distroless_tag(recipe.image), list(SONAMES))
     assert disabled["shim_installed"] is False
     assert plain["shim_installed"] is False
     assert disabled["libs"] == plain["libs"]

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import chroot
 import mkroot
 import pytest
-from recipe import BUILD_ARGS, EXAMPLES, LD_LIBRARY_PATH_PKG, ROUTE_ENV, build_args_line, dockerfile
+from recipe import LD_LIBRARY_PATH_PKG, dockerfile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -357,30 +357,3 @@ def test_gunicorn_serves_app_as_nonroot(route_root: RouteRoot, worker_class: str
         sonames = {name: lib["soname"] for name, lib in body["libraries"].items()}
         assert sonames == {name: soname for name, (soname, _, _) in LIBS.items()}
         assert all("error" not in lib and lib.get("symbol") for lib in body["libraries"].values())
-
-
-@pytest.mark.parametrize("image_name", list(mkroot.IMAGES))
-@pytest.mark.parametrize("route", ["route1", "route2"])
-def test_dockerfiles_are_the_tested_recipe(route: str, image_name: str) -> None:
-    """examples/Dockerfile.* use the paths and ENV these tests set up (conftest._route_root):
-    by default for python3-debian13, and with README's --build-arg line for python3-debian12."""
-    image = mkroot.IMAGES[image_name]
-    df = dockerfile(route, image_name)
-    assert df["build"]["FROM"] == f"python:{image.python}-slim-{image.suite}"
-    assert df["final"]["FROM"] == f"gcr.io/distroless/python3-{image.name}:nonroot"
-    assert df["final"]["ENV"] == ROUTE_ENV[route]
-    (pip_step,) = df["build"]["RUN"]
-    assert "pip wheel --no-deps /src -w /wheels" in pip_step
-    target = {"route1": "/app/deps", "route2": "/install/" + image.site_dir}[route]
-    assert f"pip install --target {target} /wheels/ctypes_shim-*.whl gunicorn" in pip_step
-    copies = df["build"]["COPY"] + df["final"]["COPY"]
-    if route == "route1":
-        assert "sitecustomize_template/sitecustomize.py /app/site/sitecustomize.py" in copies
-        assert "examples/app.py /app/app.py" in copies
-        assert "--from=build /app /app" in copies
-    else:
-        assert "examples/app.py /install/app/app.py" in copies
-        assert "--from=build /install/ /" in copies
-    if BUILD_ARGS[image_name]:  # the second recipe is spelled out where users read it
-        assert set(BUILD_ARGS[image_name]) <= set(df["global_args"])
-        assert build_args_line(image_name) in (EXAMPLES / "README.md").read_text()
