@@ -67,31 +67,41 @@ class Bases:
     build: str  # docker.io/library/python:<X.Y>-slim-<suite>
 
 
-_BASES: dict[str, Bases] = {}
+_BASES: dict[str, Bases | str] = {}  # image name -> its bases, or why they could not be made
 
 
 def bases(podman: engine.Podman, image: mkroot.Image, tmp: Path) -> Bases:
-    """Both FROM images for ``image``, imported on first use, and one container started."""
-    if image.name in _BASES:
-        return _BASES[image.name]
+    """Both FROM images for ``image``, imported on first use, and one container started.
+
+    Tried once per session: a later test of the same image fails (or skips) for the same
+    reason without trying again.
+    """
+    if image.name not in _BASES:
+        _BASES[image.name] = "not made: an error above"
+        _BASES[image.name] = _make_bases(podman, image, Path(tempfile.mkdtemp(dir=tmp)))
+    made = _BASES[image.name]
+    if isinstance(made, str):
+        unavailable(made)
+    assert isinstance(made, Bases)
+    return made
+
+
+def _make_bases(podman: engine.Podman, image: mkroot.Image, tmp: Path) -> Bases | str:
+    root, build_root = tmp / "distroless", tmp / "build"
     try:
         debs = mkroot.fetch_image_debs(image=image)
-        root = tmp / f"distroless-{image.name}"
         mkroot.build_root(str(root), debs, image)
-        build_root = tmp / f"build-{image.name}"
         version = images.build_stage_root(build_root, image)
     except (mkroot.MkrootError, subprocess.CalledProcessError) as e:
-        unavailable(f"cannot make the {image.name} roots: {e}")
+        return f"cannot make the {image.name} roots: {e}"
     distroless = distroless_tag(image)
     podman.import_root(root, [distroless], images.distroless_config(image))
     podman.import_root(build_root, [images.build_tag(image)], images.build_config(version))
-    shutil.rmtree(root)
-    shutil.rmtree(build_root)
+    shutil.rmtree(tmp)
     smoke = podman("run", "--rm", "--pull=never", distroless, "-c", "print('ok')", check=False)
     if smoke.returncode or smoke.stdout.strip() != "ok":
-        unavailable(f"podman cannot start a container: {smoke.stderr.strip()[-2000:]}")
-    _BASES[image.name] = Bases(distroless, images.build_tag(image))
-    return _BASES[image.name]
+        return f"podman cannot start a container: {smoke.stderr.strip()[-2000:]}"
+    return Bases(distroless, images.build_tag(image))
 
 
 @pytest.fixture(scope="session")

@@ -80,12 +80,15 @@ def _apt(image: mkroot.Image) -> list[str]:
     ]  # fmt: skip
 
 
+_RESOLVE_RECIPE = 2  # bump when resolve() changes how it reads apt's answer
+
+
 def _lists_key(image: mkroot.Image, packages: tuple[str, ...]) -> str:
     """Changes when apt's lists for the suite change (an ``apt-get update`` got new ones)."""
     lists = (
         "/var/lib/apt/lists" if image.host_apt else os.path.join(mkroot._apt_dir(image), "lists")
     )
-    h = hashlib.sha256(repr(packages).encode())
+    h = hashlib.sha256(repr((_RESOLVE_RECIPE, packages)).encode())
     for entry in sorted(os.scandir(lists), key=lambda e: e.name):
         if f"_{image.suite}" in entry.name and entry.is_file():
             st = entry.stat()
@@ -101,11 +104,12 @@ def resolve(image: mkroot.Image, packages: tuple[str, ...] = BUILD_PACKAGES) -> 
     if stored.exists():
         names: list[str] = json.loads(stored.read_text())
         return names
-    cmd = [*_apt(image), "install", "--print-uris", "-qq", "--no-install-recommends", *packages]
+    # A simulation (not --print-uris, which leaves out what apt's archive cache already has).
+    cmd = [*_apt(image), "install", "--simulate", "--no-install-recommends", *packages]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode:
         raise mkroot.MkrootError(f"{' '.join(cmd)} failed:\n{proc.stderr.strip()}")
-    names = [line.split()[1].split("_", 1)[0] for line in proc.stdout.splitlines() if line]
+    names = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("Inst ")]
     stored.parent.mkdir(parents=True, exist_ok=True)
     stored.write_text(json.dumps(names))
     return names
