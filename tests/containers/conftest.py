@@ -68,6 +68,7 @@ class Bases:
 
 
 _BASES: dict[str, Bases | str] = {}  # image name -> its bases, or why they could not be made
+_BROKEN = "raised"
 
 
 def bases(podman: engine.Podman, image: mkroot.Image, tmp: Path) -> Bases:
@@ -77,9 +78,11 @@ def bases(podman: engine.Podman, image: mkroot.Image, tmp: Path) -> Bases:
     reason without trying again.
     """
     if image.name not in _BASES:
-        _BASES[image.name] = "not made: an error above"
+        _BASES[image.name] = _BROKEN  # until made: an exception leaves it so
         _BASES[image.name] = _make_bases(podman, image, Path(tempfile.mkdtemp(dir=tmp)))
     made = _BASES[image.name]
+    if made is _BROKEN:
+        pytest.fail(f"the {image.name} base images failed in an earlier test")
     if isinstance(made, str):
         unavailable(made)
     assert isinstance(made, Bases)
