@@ -131,7 +131,10 @@ class Podman:
         target: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """``podman build -f FILE -t TAG [--build-arg K=V ...] [--target T] CONTEXT``."""
-        args = ["build", "--pull=never", "--layers=false", "-f", str(containerfile), "-t", tag]
+        # Layers are cached (and reused by a later build of the same steps) only on overlay,
+        # where a commit stores a diff; on vfs each one is a full copy of the tree.
+        layers = "--layers=" + ("true" if self.driver == "overlay" else "false")
+        args = ["build", "--pull=never", layers, "-f", str(containerfile), "-t", tag]
         for key, value in (build_args or {}).items():
             args += ["--build-arg", f"{key}={value}"]
         if target:
