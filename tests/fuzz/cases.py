@@ -334,7 +334,7 @@ def _try(fn: object, *args: object) -> None:
 GOOD = "good"  # the library every fuzzed root holds one valid copy of
 
 
-def random_root(rng: random.Random, root: str, triplet: str | None) -> tuple[str, dict[str, str]]:
+def random_root(rng: random.Random, root: str, default: str) -> tuple[str, dict[str, str]]:
     """Fill *root* with one valid lib<GOOD> and hostile neighbours; return (name, environ).
 
     The valid copy sits in a default dir, an ld.so.conf dir or an LD_LIBRARY_PATH dir; next
@@ -342,7 +342,6 @@ def random_root(rng: random.Random, root: str, triplet: str | None) -> tuple[str
     directories, foreign-architecture libraries and links leading out of the root.  The
     cache, when there is one, is valid, stale, of the other byte order, or garbage.
     """
-    default = "/usr/lib/" + triplet if triplet else "/usr/lib"
     dirs = [default, "/opt/conf", "/env"]
     environ = {"LD_LIBRARY_PATH": rng.choice(("/env", "/env:", ":/env", "/env::/nonexistent",
                                               "/env;/env", "/env:/env"))}
