@@ -45,6 +45,11 @@ def default_dir() -> str:
     return dirs[0] if dirs else "/usr/lib"
 
 
+def put_cache(root: FakeRoot, data: bytes) -> None:
+    """/etc/ld.so.cache built by hand, as glibc's sysdeps/generic/dl-cache.h lays it out."""
+    elfgen.put(root.path, "/etc/ld.so.cache", data)
+
+
 # -- audit: which files a lookup touches ---------------------------------------------------------
 
 _AUDIT: list[tuple[str, str]] | None = None
@@ -86,9 +91,7 @@ def test_names_with_whitespace_are_refused_without_opening_a_file(
     key: `[^\\s]+`), and the lookup opens and lists nothing."""
     directory = default_dir()
     root.lib(f"{directory}/{filename}", soname=filename)
-    os.makedirs(root.host("/etc"), exist_ok=True)
-    with open(root.host("/etc/ld.so.cache"), "wb") as f:
-        f.write(cases.build_cache([(0x0303, filename, f"{directory}/{filename}", 0)]))
+    put_cache(root, cases.build_cache([(0x0303, filename, f"{directory}/{filename}", 0)]))
     r = root.resolver()
     answer, events = touched(lambda: r.lookup(name))
     assert answer is None
@@ -103,9 +106,7 @@ def test_names_over_name_max_are_refused_without_opening_a_file(root: FakeRoot) 
     directory = default_dir()
     root.lib(f"{directory}/libreal.so.1", soname="libreal.so.1")
     long255, long256 = "n" * 255, "m" * 256
-    os.makedirs(root.host("/etc"), exist_ok=True)
-    with open(root.host("/etc/ld.so.cache"), "wb") as f:
-        f.write(cases.build_cache([
+    put_cache(root, cases.build_cache([
             (0x0303, f"lib{long256}.so.1", f"{directory}/libreal.so.1", 0),
             (0x0303, f"lib{long255}.so.1", f"{directory}/libreal.so.1", 0)]))
     r = root.resolver()
@@ -133,9 +134,7 @@ def test_names_with_a_slash_or_nul_are_refused_without_opening_a_file(
     an existing library: a name with '/' or NUL is still None, and nothing is opened."""
     directory = default_dir()
     root.lib(f"{directory}/libreal.so.1", soname="libreal.so.1")
-    os.makedirs(root.host("/etc"), exist_ok=True)
-    with open(root.host("/etc/ld.so.cache"), "wb") as f:
-        f.write(cases.build_cache([(0x0303, f"lib{name}.so.1".replace("\0", "\x01"),
+    put_cache(root, cases.build_cache([(0x0303, f"lib{name}.so.1".replace("\0", "\x01"),
                                     f"{directory}/libreal.so.1", 0)]))
     os.makedirs(root.host(f"{directory}/liba"), exist_ok=True)
     root.lib(f"{directory}/liba/b.so.1", soname="liba/b.so.1")  # lib + "a/b" + .so.1 on disk
@@ -275,8 +274,7 @@ def test_abi_filter_on_a_hand_built_cache(root: FakeRoot, flags: int, why: str) 
     directory = default_dir()
     root.lib(f"{directory}/libabi.so.9", soname="libabi.so.9")
     root.lib(f"{directory}/libabi.so.1", soname="libabi.so.1")
-    with open(root.host("/etc/ld.so.cache"), "wb") as f:
-        f.write(cases.build_cache([(flags, "libabi.so.9", f"{directory}/libabi.so.9", 0),
+    put_cache(root, cases.build_cache([(flags, "libabi.so.9", f"{directory}/libabi.so.9", 0),
                                    (0x0303, "libabi.so.1", f"{directory}/libabi.so.1", 0)]))
     assert root.resolver().lookup("abi") == "libabi.so.1", why
 
@@ -292,7 +290,7 @@ def _stock(listing: list[tuple[str, str, str]], name: str) -> str | None:
     return m.group(1) if m else None
 
 
-STEMS = ("foo", "foob", "fo", "foo-1", "foo.bar", "foo-1.0", "db-5.3", "usb-1.0", "z3", "z",
+STEMS = (".dot", "foo", "foob", "fo", "foo-1", "foo.bar", "foo-1.0", "db-5.3", "usb-1.0", "z3", "z",
          "c", "c++", "stdc++", "gobject-2.0", "a.b.c")
 
 

@@ -186,6 +186,41 @@ def check_elf(data: bytes, scratch: str | None = None) -> _elf.ELFInfo | None:
     return info
 
 
+def check_elf_fields(info: _elf.ELFInfo | None, kw: dict[str, object]) -> None:
+    """An unmutated generated file reads back as what it was generated from (the ELF spec's
+    numbers: ELFCLASS32/64 = 1/2, ELFDATA2LSB/MSB = 1/2).  Only a file without PT_DYNAMIC
+    may be refused (ldconfig skips such a "shared object" too)."""
+    if info is None:
+        assert not kw["dynamic"], ("a well-formed generated file was refused", kw)
+        return
+    got = (info.elf_class, info.data, info.machine, info.type, info.osabi, info.soname,
+           info.needed, info.interp)
+    want = (1 if kw["bits"] == 32 else 2, 1 if kw["endian"] == "little" else 2, kw["machine"],
+            kw["e_type"], kw["osabi"], kw["soname"] if kw["dynamic"] else None,
+            kw["needed"] if kw["dynamic"] else (), kw["interp"])
+    assert got == want, (got, want)
+
+
+def check_cache_entries(cache: _ldcache.Cache | None, built: dict[str, object]) -> None:
+    """An unedited generated cache reads back entry for entry, or is refused for the reason
+    glibc refuses it: the other byte order, or a byte-order flag of 1 ("invalid")."""
+    native = "<" if sys.byteorder == "little" else ">"
+    flag = built["order_flag"]
+    new_part = built["format"] != "old"
+    wrong = new_part and (flag == 1 or (flag is not None and flag & 3 in (2, 3) and
+                                        (flag & 3 == 2) != (built["end"] == "<")) or
+                          (flag is None and built["end"] != native))
+    if wrong or (new_part and built["end"] != native):
+        return  # refused or read in its own byte order: both allowed by the format
+    assert cache is not None, ("a well-formed generated cache was refused", built)
+    want = [(k, v, f, h) for f, k, v, h in built["entries"]]  # type: ignore[attr-defined]
+    got = [(e.key, e.value, e.flags, e.hwcap) for e in cache.entries]
+    if built["format"] == "old":
+        got = [(k, v, f, 0) for k, v, f, _ in got]
+        want = [(k, v, f, 0) for k, v, f, _ in want]
+    assert got == want, (got, want)
+
+
 def check_cache(data: bytes) -> _ldcache.Cache | None:
     """parse_cache raises only CacheInvalid, slices boundedly, decodes boundedly."""
     MeteredBytes.sliced = 0

@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import resource
 import shutil
 import stat
 import subprocess
@@ -211,6 +212,10 @@ def print_cache(host_file: str) -> list[tuple[str, str, str]] | None:
     return out
 
 
+def _few_fds() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+
 def write_cache(root: str, inside: str, *dirs: str, conf: str | None = None,
                 ) -> dict[tuple[str, str], str]:
     """Run `ldconfig -v -X -r ROOT -C INSIDE [-f CONF] [DIRS]`; returns what -v reports it
@@ -218,8 +223,11 @@ def write_cache(root: str, inside: str, *dirs: str, conf: str | None = None,
     args = [_need_ldconfig(), "-v", "-X", "-r", root, "-C", inside]
     if conf is not None:
         args += ["-f", conf]
+    # A conf that includes itself makes glibc's ldconfig recurse until it runs out of file
+    # descriptors (seconds, megabytes of warnings); a low limit ends that at once and
+    # changes nothing else: directories are deduplicated.
     done = subprocess.run([*args, *dirs], capture_output=True, env=_ENV, timeout=60,
-                          check=False)
+                          check=False, preexec_fn=_few_fds)
     if not os.path.exists(os.path.join(root, inside.lstrip("/"))):
         raise AssertionError("ldconfig wrote no cache: %r" % done.stderr[-500:])
     keyed: dict[tuple[str, str], str] = {}
@@ -283,6 +291,14 @@ def _pick(root: str, candidates: list[tuple[str, str, str]], source: str) -> Exp
                     note="ldconfig keyed %s as %s but dlopen would refuse it" % (path, key))
 
 
+def _exists(root: str, value: str) -> bool:
+    """The loader opens a cache entry's value as a path: it must name a file in the root."""
+    if not value.startswith("/") or not value.strip("/"):
+        return False
+    host = chroot_path(root, value)
+    return host is not None and os.path.exists(host)
+
+
 def _answer(root: str, directory: str, key: str, filename: str, by_name: bool) -> str:
     """The key when the loader finds it by itself, else a path CDLL can load."""
     if loadable_as(root, directory + "/" + key, key):
@@ -300,8 +316,7 @@ def expected(root: str, name: str, environ: dict[str, str], scratch: str = "/.re
     if host_cache is not None and os.path.isfile(host_cache):
         entries = print_cache(host_cache)
         if entries is not None:
-            live = [(k, v) for k, v in _fitting(entries, name)
-                    if (h := chroot_path(root, v)) is not None and os.path.exists(h)]
+            live = [(k, v) for k, v in _fitting(entries, name) if _exists(root, v)]
             if live:
                 return Expected(live[0][0], "ld.so.cache")
     # 2. the cache ldconfig would write now

@@ -45,15 +45,20 @@ def run_case(seed: int, i: int, only: list[str], scratch: str) -> tuple[str, boo
     rng = random.Random("%d:%d" % (seed, i))
     kind = kind_of(rng, only)
     if kind == "elf":
-        data = cases.random_elf(rng)
+        data, kw = cases.random_elf_case(rng)
         # a file for read_elf only every 8th case: the write costs more than the parse
-        checks.check_elf(data, scratch if i % 8 == 0 else None)
+        info = checks.check_elf(data, scratch if i % 8 == 0 else None)
+        if kw is not None:
+            checks.check_elf_fields(info, kw)
         return kind, True
     if kind == "elf-bytes":
         checks.check_elf(cases.random_bytes(rng), scratch if i % 8 == 0 else None)
         return kind, True
     if kind == "cache":
-        checks.check_cache(cases.random_cache(rng))
+        data, built = cases.random_cache_case(rng)
+        cache = checks.check_cache(data)
+        if built is not None:
+            checks.check_cache_entries(cache, built)
         return kind, True
     if kind == "cache-bytes":
         checks.check_cache(cases.random_bytes(rng))
