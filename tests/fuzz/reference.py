@@ -139,7 +139,7 @@ def chroot_path(root: str, path: str, depth: int = 0) -> str | None:
 def loadable_as(root: str, path: str, key: str) -> bool:
     """pyelftools: *path* (inside root) is a regular ELF shared object of this
     interpreter's class, byte order and machine, OS ABI SYSV or GNU (what dlopen accepts),
-    with DT_SONAME *key*, or with none and the file name *key*."""
+    whose segments lie inside the file, with DT_SONAME *key*, or with none and the file name *key*."""
     host = chroot_path(root, path)
     if host is None:
         return False
@@ -160,6 +160,9 @@ def loadable_as(root: str, path: str, key: str) -> bool:
         soname = None
         dynamic = False
         for seg in elf.iter_segments():
+            if seg["p_type"] in ("PT_LOAD", "PT_DYNAMIC") and (
+                    seg["p_offset"] + seg["p_filesz"] > len(data)):
+                return False  # mapping it faults past the end of the file
             if seg["p_type"] == "PT_DYNAMIC":
                 dynamic = True
                 for tag in seg.iter_tags():
