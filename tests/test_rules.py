@@ -284,9 +284,9 @@ def test_abi_filter_on_a_hand_built_cache(root: FakeRoot, flags: int, why: str) 
 
 def _stock(listing: list[tuple[str, str, str]], name: str) -> str | None:
     """CPython's _findSoname_ldconfig over `ldconfig -p` lines, this interpreter's ABI."""
-    text = "".join("\t%s (%s) => %s\n" % e for e in listing)
+    text = "".join("\t{} ({}) => {}\n".format(*e) for e in listing)
     abi = reference.interp().abi_pattern
-    m = re.search(r"\s+(lib%s\.[^\s]+)\s+\(%s" % (re.escape(name), abi), text)
+    m = re.search(rf"\s+(lib{re.escape(name)}\.[^\s]+)\s+\({abi}", text)
     return m.group(1) if m else None
 
 

@@ -75,7 +75,7 @@ class Interp:
             self.descr = ("libc6", "ELF")
         else:  # stock's fallback: any glibc entry
             self.descr = ("libc6",)
-        self.abi_pattern = "(?:%s)[,)]" % "|".join(re.escape(d) for d in self.descr)
+        self.abi_pattern = "(?:{})[,)]".format("|".join(re.escape(d) for d in self.descr))
         self._default_dirs: tuple[str, ...] | None = None
 
     def default_dirs(self) -> tuple[str, ...]:
@@ -88,7 +88,7 @@ class Interp:
             dirs = tuple(line.split()[0] for line in out.splitlines()
                          if line.endswith("(system search path)"))
             if not dirs:
-                raise Unavailable("%s --help lists no system search path" % self.interp)
+                raise Unavailable(f"{self.interp} --help lists no system search path")
             self._default_dirs = dirs
         return self._default_dirs
 
@@ -139,7 +139,8 @@ def chroot_path(root: str, path: str, depth: int = 0) -> str | None:
 def loadable_as(root: str, path: str, key: str) -> bool:
     """pyelftools: *path* (inside root) is a regular ELF shared object of this
     interpreter's class, byte order and machine, OS ABI SYSV or GNU (what dlopen accepts),
-    whose segments lie inside the file, with DT_SONAME *key*, or with none and the file name *key*."""
+    whose segments lie inside the file, with DT_SONAME *key* (or none, and the file
+    name *key*)."""
     host = chroot_path(root, path)
     if host is None:
         return False
@@ -171,7 +172,7 @@ def loadable_as(root: str, path: str, key: str) -> bool:
         if not dynamic:
             return False
         return (soname or os.path.basename(path)) == key
-    except Exception:  # noqa: BLE001 -- pyelftools raises anything on hostile bytes
+    except Exception:
         return False
 
 
@@ -232,7 +233,7 @@ def write_cache(root: str, inside: str, *dirs: str, conf: str | None = None,
     done = subprocess.run([*args, *dirs], capture_output=True, env=_ENV, timeout=60,
                           check=False, preexec_fn=_few_fds)
     if not os.path.exists(os.path.join(root, inside.lstrip("/"))):
-        raise AssertionError("ldconfig wrote no cache: %r" % done.stderr[-500:])
+        raise AssertionError(f"ldconfig wrote no cache: {done.stderr[-500:]!r}")
     keyed: dict[tuple[str, str], str] = {}
     section = None
     for line in done.stdout.decode("utf-8", "surrogateescape").splitlines():
@@ -248,7 +249,7 @@ def write_cache(root: str, inside: str, *dirs: str, conf: str | None = None,
 
 def _fitting(entries: list[tuple[str, str, str]], name: str) -> list[tuple[str, str]]:
     """(key, value) of the entries stock's regex would match, in cache order."""
-    pattern = re.compile(r"lib%s\.[^\s]+$" % re.escape(name))
+    pattern = re.compile(rf"lib{re.escape(name)}\.[^\s]+$")
     abi = re.compile(interp().abi_pattern)
     out = []
     for key, descr, value in entries:
@@ -275,9 +276,9 @@ class Expected:
         return answer is None or answer in self.allowed
 
     def __repr__(self) -> str:
-        return "Expected(%r from %s%s%s)" % (
-            self.answer, self.source, "" if self.decided else ", undecided: None or %s"
-            % sorted(self.allowed), ", " + self.note if self.note else "")
+        undecided = "" if self.decided else f", undecided: None or {sorted(self.allowed)}"
+        note = ", " + self.note if self.note else ""
+        return f"Expected({self.answer!r} from {self.source}{undecided}{note})"
 
 
 def _pick(root: str, candidates: list[tuple[str, str, str]], source: str) -> Expected | None:
@@ -291,7 +292,7 @@ def _pick(root: str, candidates: list[tuple[str, str, str]], source: str) -> Exp
         return Expected(answer, source)
     allowed = frozenset(a for a, p, k in candidates[1:] if loadable_as(root, p, k))
     return Expected(None, source, decided=False, allowed=allowed,
-                    note="ldconfig keyed %s as %s but dlopen would refuse it" % (path, key))
+                    note=f"ldconfig keyed {path} as {key} but dlopen would refuse it")
 
 
 def _exists(root: str, value: str) -> bool:

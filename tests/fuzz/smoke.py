@@ -34,7 +34,7 @@ def _require_reference() -> None:
 
 def _smoke(kind: str, seed: int = 1) -> None:
     counts, failures = run.run_range(seed, 0, SMOKE[kind], [kind], stop_on_fail=False)
-    assert failures == [], "%d failures, the first: %s" % (len(failures), failures[0][:3000])
+    assert failures == [], f"{len(failures)} failures, the first: {failures[0][:3000]}"
     assert sum(counts.values()) == SMOKE[kind], counts  # every case ran and was checked
 
 
