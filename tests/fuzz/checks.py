@@ -268,13 +268,15 @@ def check_resolver(root: str, name: object, environ: dict[str, str], must_find: 
     warm, and answers exactly what glibc's ldconfig and stock's rule give for the same root
     (tests/fuzz/reference.py).  Returns (answer, the reference's verdict)."""
     resolver = _resolve.Resolver(root=root, environ=environ)
-    trace: list[object] = []
+    trace: list[_resolve.Step] = []
     with ReadMeter() as meter:
         try:
-            answer = resolver.lookup(name, trace)  # type: ignore[arg-type]
+            answer = resolver.lookup(name, trace)
             again = resolver.find(name)
         except BaseException as e:
             raise AssertionError("lookup(%r) raised %r in %s" % (name, e, root)) from e
+    errors = [t for t in trace if t.outcome == "error"]
+    assert not errors, (errors, trace)
     assert answer == again, (answer, again)
     elf_over = [o for o in meter.over(ELF_READ_BOUND, ELF_SINGLE_READ)
                 if not o[0].endswith(("ld.so.cache", ".conf", "/environ"))]
