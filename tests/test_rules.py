@@ -26,7 +26,6 @@ from fuzz import cases, reference
 
 X86_64 = os.uname().machine == "x86_64" and sys.maxsize > 2**32
 needs_x86_64 = pytest.mark.skipif(not X86_64, reason="the flags and dirs here are x86_64's")
-ISSUE_10 = "issue 10: LD_LIBRARY_PATH is searched after the cache's dirs, dir by dir"
 
 
 def _ldconfig_or_skip() -> None:
@@ -186,7 +185,6 @@ def test_higher_version_in_a_default_dir_beats_a_conf_dir(root: FakeRoot) -> Non
     assert _fresh_cache_answer(root, "ver", {}) == "libver.so.10"
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_10)
 def test_tie_default_dir_beats_ld_library_path(root: FakeRoot) -> None:
     """The same soname in LD_LIBRARY_PATH and /usr/lib/<triplet>: the cache's dirs come
     first (step 2 before 3), and the loader finds that copy by its soname."""
@@ -197,7 +195,6 @@ def test_tie_default_dir_beats_ld_library_path(root: FakeRoot) -> None:
     assert root.resolver(env).lookup("t") == "libt.so.1"
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_10)
 def test_default_dir_beats_a_higher_version_in_ld_library_path(root: FakeRoot) -> None:
     """libt.so.2 only in LD_LIBRARY_PATH, libt.so.1 in a default dir: the default dir's
     (what a fresh cache answers; LD_LIBRARY_PATH is only searched when that misses)."""
@@ -208,7 +205,6 @@ def test_default_dir_beats_a_higher_version_in_ld_library_path(root: FakeRoot) -
     assert root.resolver(env).lookup("t") == "libt.so.1"
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_10)
 def test_ld_library_path_first_dir_holding_a_match_wins(root: FakeRoot) -> None:
     """LD_LIBRARY_PATH=/a::/b, /a holds libt.so.1 and /b libt.so.2: /a's, as the loader
     takes it (it searches the dirs in order), though /b's version is higher."""
@@ -227,7 +223,6 @@ def test_ld_library_path_answers_what_the_cache_dirs_lack(root: FakeRoot) -> Non
     assert _fresh_cache_answer(root, "only", env) == "/env/libonly.so.3"
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_10)
 def test_ld_library_path_within_a_dir_highest_version(root: FakeRoot) -> None:
     """Within the first LD_LIBRARY_PATH dir that matches: ldconfig's order (libt.so.10 over
     libt.so.9), never a later dir's."""

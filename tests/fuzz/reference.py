@@ -282,15 +282,16 @@ class Expected:
 
 
 def _pick(root: str, candidates: list[tuple[str, str, str]], source: str) -> Expected | None:
-    """The first candidate (answer, chosen file, key) decides when its file is loadable;
-    an unloadable first one (ldconfig keys files dlopen refuses, e.g. OS ABI 9) leaves
-    None or any later loadable candidate."""
+    """The first candidate (answer, chosen file, key) decides when pyelftools finds its
+    file whole and loadable.  Otherwise (ldconfig keys files dlopen refuses, e.g. OS ABI 9,
+    and files whose segments run past their end, which pyelftools cannot read) the case is
+    undecided: None, that candidate, or any later loadable one."""
     if not candidates:
         return None
     answer, path, key = candidates[0]
     if loadable_as(root, path, key):
         return Expected(answer, source)
-    allowed = frozenset(a for a, p, k in candidates[1:] if loadable_as(root, p, k))
+    allowed = frozenset([answer] + [a for a, p, k in candidates[1:] if loadable_as(root, p, k)])
     return Expected(None, source, decided=False, allowed=allowed,
                     note=f"ldconfig keyed {path} as {key} but dlopen would refuse it")
 
@@ -304,8 +305,15 @@ def _exists(root: str, value: str) -> bool:
 
 
 def _answer(root: str, directory: str, key: str, filename: str, by_name: bool) -> str:
-    """The key when the loader finds it by itself, else a path CDLL can load."""
-    if loadable_as(root, directory + "/" + key, key):
+    """The key when the loader finds it by itself, else a path CDLL can load: <dir>/<key>
+    when that name is the keyed file or another file carrying the key, else the file."""
+    named, chosen = chroot_path(root, directory + "/" + key), chroot_path(root, directory + "/"
+                                                                          + filename)
+    try:
+        same = named is not None and chosen is not None and os.path.samefile(named, chosen)
+    except OSError:
+        same = False
+    if same or loadable_as(root, directory + "/" + key, key):
         return key if by_name else directory + "/" + key
     return directory + "/" + filename
 
@@ -334,10 +342,22 @@ def expected(root: str, name: str, environ: dict[str, str], scratch: str = "/.re
         candidates.append((_answer(root, directory, key, filename, directory in defaults),
                            directory + "/" + filename, key))
     picked = _pick(root, candidates, "fresh cache")
-    if picked is not None:
+    if picked is not None and picked.decided:
         return picked
-    # 3. LD_LIBRARY_PATH, dir by dir
+    later = _from_ld_library_path(root, name, environ, scratch)
+    if picked is None:
+        return later
+    # undecided: if the shim refuses those files, LD_LIBRARY_PATH answers
+    extra = {later.answer} if later.decided else set(later.allowed)
+    picked.allowed = picked.allowed | frozenset(a for a in extra if a is not None)
+    return picked
+
+
+def _from_ld_library_path(root: str, name: str, environ: dict[str, str], scratch: str,
+                          ) -> Expected:
+    """3. LD_LIBRARY_PATH, dir by dir: the first dir holding a fitting key."""
     seen = set()
+    pending: Expected | None = None
     for part in re.split("[:;]", environ.get("LD_LIBRARY_PATH", "")):
         directory = part.rstrip("/")
         if not part.startswith("/") or directory in seen:
@@ -356,9 +376,18 @@ def expected(root: str, name: str, environ: dict[str, str], scratch: str = "/.re
             candidates.append((_answer(root, directory, key, filename, False),
                                directory + "/" + filename, key))
         picked = _pick(root, candidates, "LD_LIBRARY_PATH " + directory)
-        if picked is not None:
-            return picked
-    return Expected(None, "nothing")
+        if picked is None:
+            continue
+        if pending is None:
+            if picked.decided:
+                return picked
+            pending = picked  # undecided: a later dir answers if its files are refused
+            continue
+        extra = {picked.answer} if picked.decided else set(picked.allowed)
+        pending.allowed = pending.allowed | frozenset(a for a in extra if a is not None)
+        if picked.decided:
+            break
+    return pending if pending is not None else Expected(None, "nothing")
 
 
 def available() -> str | None:
