@@ -294,13 +294,15 @@ def test_every_prefix_of_every_key_against_stock(root: FakeRoot) -> None:
     """Keys that are prefixes of each other (libfoo./libfoob./libfo.), dotted and hyphenated
     stems, files without SONAME: for every lib<X>. prefix of every key, and for odd names,
     the answer is what stock's regex picks from `ldconfig -p`, also after the resolver has
-    seen enough lookups to index the cache (three rounds)."""
-    directory = default_dir()
+    seen enough lookups to index the cache (three rounds).  The dirs are then dropped from
+    ld.so.conf, so only the cache can answer."""
+    default_dir()  # the reference is there
     for i, stem in enumerate(STEMS):
-        root.lib(f"{directory}/lib{stem}.so.{i}", soname=f"lib{stem}.so.{i}")
+        root.lib(f"/opt/d/lib{stem}.so.{i}", soname=f"lib{stem}.so.{i}")
         root.lib(f"/opt/c/lib{stem}.so", soname=None)
-    root.text("/etc/ld.so.conf", "/opt/c\n")
+    root.text("/etc/ld.so.conf", "/opt/c\n/opt/d\n")
     root.ldconfig()
+    root.text("/etc/ld.so.conf", "")  # now only the cache knows /opt/c and /opt/d
     listing = reference.print_cache(root.host("/etc/ld.so.cache"))
     assert listing and len(listing) == 2 * len(STEMS)
     names = {"", "lib", "c.so", "foo.so", "db-5", "usb-1", "foo-1.0.so", "z3.so", "x", "fooo"}
