@@ -74,6 +74,14 @@ def touched(fn: object) -> tuple[object, list[tuple[str, str]]]:
         _AUDIT = None
 
 
+def assert_rejected(r: object, name: str) -> None:
+    """The trace (what `find --explain` shows) holds one step: the input, rejected."""
+    trace: list[object] = []
+    assert r.lookup(name, trace) is None  # type: ignore[attr-defined]
+    assert [(s.source, s.subject, s.outcome) for s in trace] == [  # type: ignore[attr-defined]
+        ("input", repr(name), "rejected")]
+
+
 # -- the name guard -----------------------------------------------------------------------------
 
 
@@ -96,7 +104,7 @@ def test_names_with_whitespace_are_refused_without_opening_a_file(
     assert answer is None
     assert events == []
     assert r.find(name) is None
-    assert r.lookup(name, []) is None
+    assert_rejected(r, name)
 
 
 def test_names_over_name_max_are_refused_without_opening_a_file(root: FakeRoot) -> None:
@@ -114,6 +122,7 @@ def test_names_over_name_max_are_refused_without_opening_a_file(root: FakeRoot) 
     answer, events = touched(lambda: r.lookup(long256))
     assert answer is None
     assert events == []
+    assert_rejected(r, long256)
 
 
 def test_the_longest_file_name_is_found(root: FakeRoot) -> None:
@@ -141,6 +150,7 @@ def test_names_with_a_slash_or_nul_are_refused_without_opening_a_file(
     answer, events = touched(lambda: r.lookup(name))
     assert answer is None
     assert events == []
+    assert_rejected(r, name)
 
 
 # -- ties between the sources -------------------------------------------------------------------
