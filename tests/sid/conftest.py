@@ -88,10 +88,11 @@ def _pip_target(target: Path, version: str, *reqs: str) -> None:
 
 @pytest.fixture(scope="session")
 def shim_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The ctypes-shim wheel: $CTYPES_SHIM_TEST_WHEEL, or ``pip wheel --no-deps`` of the repo."""
-    given = os.environ.get("CTYPES_SHIM_TEST_WHEEL")
-    if given:
-        return Path(given)
+    """The wheel under test: $CTYPES_SHIM_TEST_WHEEL, tox's own build ($TOX_PACKAGE), or
+    ``pip wheel --no-deps`` of the checkout."""
+    for given in (os.environ.get("CTYPES_SHIM_TEST_WHEEL"), os.environ.get("TOX_PACKAGE")):
+        if given and given.endswith(".whl") and os.path.exists(given):
+            return Path(given)
     out = tmp_path_factory.mktemp("wheel")
     proc = subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "-q",
                            "wheel", "--no-deps", str(REPO), "-w", str(out)],

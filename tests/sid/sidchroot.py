@@ -46,12 +46,13 @@ def available() -> str | None:
             return f"{tool} not found on PATH"
     try:
         proc = subprocess.run(["unshare", "--mount", "--pid", "--fork", "--kill-child",
-                               "--mount-proc", "true"],
+                               "--root=/", "--mount-proc=/proc", "true"],
                               capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"unshare failed: {e}"
     if proc.returncode:
-        return f"unshare --mount --pid failed (EPERM in a container?): {proc.stderr.strip()}"
+        return (f"unshare --mount --pid --root failed (EPERM in a container? util-linux "
+                f"older than 2.35?): {proc.stderr.strip()}")
     return None
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sidchroot  # noqa: E402
+import sidchroot
 
 VERSIONS = ("3.14", "3.15")
 SITE = "/app/site"  # the sitecustomize template, first on PYTHONPATH

@@ -72,7 +72,8 @@ def debs_dir() -> str:
 
 def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)  # type: ignore[call-overload]
+        proc: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
+            cmd, capture_output=True, text=True, check=False, **kw)
     except OSError as e:
         raise SidrootError(f"cannot run {cmd[0]}: {e}") from e
     if proc.returncode:
@@ -126,9 +127,8 @@ def mirror() -> tuple[str, str | None]:
     """The host's Debian mirror (URI ending in ``/debian``) and the keyring it is signed by."""
     for uri, signed_by in _host_sources():
         if uri.rstrip("/").endswith("/debian"):
-            if signed_by is None and os.path.exists(KEYRING):
-                signed_by = KEYRING
-            return uri.rstrip("/"), signed_by
+            keyring = KEYRING if signed_by is None and os.path.exists(KEYRING) else signed_by
+            return uri.rstrip("/"), keyring
     raise SidrootError("no Debian mirror (a URI ending in /debian) in the host's apt sources")
 
 
@@ -205,7 +205,7 @@ def _verify(path: str, size: int, digest: str) -> bool:
 
 
 def fetch(update: bool = False) -> dict[str, object]:
-    """Resolve and download (only what the cache lacks); returns {"debs": [...], "downloaded": n}."""
+    """Resolve, download what the cache lacks; return {"debs": [paths], "downloaded": n}."""
     state = os.path.join(cache_dir(), "apt-sid")
     conf = _apt_config(state)
     if update or not glob.glob(os.path.join(state, "lists", "*_Packages*")):
@@ -259,8 +259,8 @@ def build(root: str, update: bool = False) -> dict[str, object]:
         f.write(_PASSWD)
     with open(os.path.join(etc, "group"), "w") as f:
         f.write(_GROUP)
-    for path, mode in (("tmp", 0o1777), ("root", 0o700), ("home/nonroot", 0o700), ("proc", 0o555),
-                       ("dev", 0o755)):
+    for path, mode in (("tmp", 0o1777), ("root", 0o700), ("home/nonroot", 0o700),
+                       ("proc", 0o555), ("dev", 0o755)):
         os.makedirs(os.path.join(root, path), exist_ok=True)
         os.chmod(os.path.join(root, path), mode)
     os.chown(os.path.join(root, "home/nonroot"), 65532, 65532)

@@ -17,16 +17,16 @@ from sidlayout import SITE, VERSIONS, deps, python, run_json, venv
 # libc6 and libssl3t64 of sid ship these sonames (as files or soname links).
 EXPECTED = {"c": "libc.so.6", "ssl": "libssl.so.3", "z": "libz.so.1"}
 
-REPORT = """
+REPORT = f"NAMES = {sorted(EXPECTED)!r}\n" + """
 import json, sys
 act = sys.modules.get("ctypes_shim._activate")
 print(json.dumps({
     "patched": hasattr(find_library, "__wrapped__"),
     "route": getattr(act, "route", None),
     "lazy": sys.get_lazy_imports() if hasattr(sys, "get_lazy_imports") else None,
-    "answers": {n: find_library(n) for n in %r},
+    "answers": {n: find_library(n) for n in NAMES},
 }))
-""" % (sorted(EXPECTED),)
+"""
 
 # How user code gets find_library; the `lazy` forms are 3.15 syntax.
 FORMS = {
@@ -91,7 +91,9 @@ def test_opt_out_leaves_stock_which_finds_nothing_here(sid_root: Path, version: 
                                                        route: str) -> None:
     """CTYPES_SHIM_DISABLE=1 on every route: stock answers None (no ldconfig cache, no gcc)."""
     exe, env, _prelude = route_argv(route, version)
-    prelude = "import ctypes_shim\nassert ctypes_shim.install() is False\n" if route == "install" else ""
+    prelude = ""
+    if route == "install":
+        prelude = "import ctypes_shim\nassert ctypes_shim.install() is False\n"
     out, stderr = run_json(sid_root, [exe, "-c", prelude + FORMS["from"] + REPORT],
                            env={**env, "CTYPES_SHIM_DISABLE": "1"})
     assert out["patched"] is False and out["route"] is None
