@@ -14,6 +14,7 @@ taken away: the shim's scan alone must still give stock's answers.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,6 @@ def library_names(root: Path) -> list[str]:
 
 
 def answers(root: Path, version: str, names: list[str], **env: str) -> dict[str, Any]:
-    import json
-
     out, stderr = run_json(root, [python(version), "-c", ANSWERS, json.dumps(names)],
                            env={"PYTHONPATH": f"{SITE}:{deps(version)}", **env})
     assert stderr == ""
