@@ -14,7 +14,8 @@ the signature is still checked (``signed-by`` the host's Debian archive keyring)
 Package set: apt's own resolution of :data:`WANTED` against sid with ``Dir::State::status
 /dev/null`` (nothing installed) and ``--no-install-recommends``: the listed packages and their
 ``Depends``/``Pre-Depends``, nothing Essential that they do not depend on. On 2026-12-01 that was
-31 packages (libc6 2.43-7, python3.14 3.14.10-1, python3.15 3.15.2-1, libssl3t64, ...).
+32 packages (libc6 and libc-bin 2.43-7, python3.14 3.14.10-1, python3.15 3.15.2-1,
+libssl3t64 3.6.5-1, tzdata, media-types, debconf, ...; 25 MB of .debs, a 90 MB root).
 
 Then ``dpkg-deb -x`` of each .deb (no maintainer scripts) into ROOT, after making the usrmerge
 links ``/bin /sbin /lib /lib64 -> usr/...`` that sid's base-files would ship, so a package that

@@ -30,7 +30,7 @@ import pytest
 from sidchroot import BASE_ENV, run
 from sidlayout import deps, python
 
-VERSION = "3.14"  # the writer is interpreter-independent; the suite runs it on 3.15 too
+VERSION = "3.14"  # the writer is pure Python; its unit tests run on both in test_sid_suite.py
 ENV = {**BASE_ENV, "LC_ALL": "C", "PYTHONPATH": deps(VERSION)}
 EXT_MAGIC = 0xEAA42174  # sysdeps/generic/dl-cache.h cache_extension_magic
 TAG_GENERATOR = 0  # cache_extension_tag_generator
