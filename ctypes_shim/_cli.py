@@ -1,4 +1,4 @@
-"""`python -m ctypes_shim` and `ctypes-shim`: find, ldconfig, doctor.
+"""`python -m ctypes_shim` and `ctypes-shim`: find, ldconfig, doctor, check.
 
 Each command imports what it needs inside its handler, so start-up and `--help` stay cheap.
 Exit codes scripts can trust: 0 ok; 1 not found, problems found, or an operation failed
@@ -18,6 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterable, Sequence
 
+    from . import _trace
     from ._resolve import Resolver
 
 PROG = "ctypes-shim"
@@ -142,7 +143,10 @@ def _parser() -> argparse.ArgumentParser:
         description="ctypes.util.find_library for Linux in pure Python: see what it finds,\n"
                     "print or write an ld.so.cache, check a root.  Never starts a process\n"
                     "(except `find --compare`, which runs stock find_library).",
-        epilog="Exit codes: 0 ok; 1 not found, problems found or operation failed;\n"
+        epilog="Under --root, every path printed and every path given (check's PATH,\n"
+               "ldconfig's -C and -f) is a path inside ROOT, as the image sees it, the\n"
+               "way `ldconfig -r ROOT` reads them.\n"
+               "Exit codes: 0 ok; 1 not found, problems found or operation failed;\n"
                "2 bad usage or input.  Errors are one line on stderr.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -159,8 +163,9 @@ def _parser() -> argparse.ArgumentParser:
                       "(its ld.so.cache, ld.so.conf and lib dirs) instead of this machine")
     find.add_argument("--explain", action="store_true",
                       help="show every candidate considered, in order, and why it was taken "
-                           "or rejected; which source answered; with pyelftools, the chosen "
-                           "library's DT_NEEDED and which of them this root cannot resolve")
+                           "or rejected; which source answered; the chosen library's "
+                           "DT_NEEDED, where this root's loader finds each, and whether "
+                           "everything they need in turn is found")
     find.add_argument("--compare", action="store_true",
                       help="also show stock ctypes.util.find_library's answer (this machine "
                            "only; stock runs /sbin/ldconfig, gcc, ld and objdump)")
@@ -209,6 +214,29 @@ def _parser() -> argparse.ArgumentParser:
     doc.add_argument("--root", type=_root_dir, help="check this root instead of this machine")
     doc.add_argument("--json", action="store_true", help="print JSON")
     doc.set_defaults(handler=_cmd_doctor)
+
+    chk = sub.add_parser(
+        "check", help="will every library this Python code looks up load in ROOT?",
+        formatter_class=_Formatter,
+        description="Read every .py file under PATH with `ast` (never importing or running it)\n"
+                    "and find its ctypes.util.find_library calls.  For each literal name:\n"
+                    "what stock find_library would return in ROOT, what the shim returns,\n"
+                    "and whether that library and everything in its DT_NEEDED, transitively,\n"
+                    "is found by the loader's rules in ROOT.  Calls whose name is not a\n"
+                    "literal are listed as dynamic; calls that only run on another platform\n"
+                    "are listed apart.",
+        epilog="PATH defaults to this interpreter's sys.path without the standard library\n"
+               "(under --root: those entries that exist in ROOT, plus ROOT's\n"
+               "/usr{,/local}/lib/python3*/{site,dist}-packages).  Under --root, LD_LIBRARY_PATH\n"
+               "is taken as unset.  Stock's answer: without /sbin/ldconfig in ROOT it is\n"
+               "'not found'; with it, the cache entry stock's regex would pick.\n"
+               "Exit code 1 when a literal lookup fails with the shim.")
+    chk.add_argument("paths", nargs="*", metavar="PATH",
+                     help="a directory or .py file to scan (inside ROOT under --root)")
+    chk.add_argument("--root", type=_root_dir, help="check inside this root directory (an "
+                     "unpacked image) instead of this machine")
+    chk.add_argument("--json", action="store_true", help="print JSON")
+    chk.set_defaults(handler=_cmd_check)
     return parser
 
 
@@ -233,16 +261,18 @@ def _cmd_find(args: argparse.Namespace) -> int:
     stock = _stock_find_library() if args.compare else None
     results = []
     for name in args.names:
-        trace: list[tuple[str, str, str]] = []
+        trace: list[_trace.Step] = []
         answer = resolver.lookup(name, trace=trace)
         result: dict[str, Any] = {"name": name, "found": answer is not None, "result": answer}
         if stock is not None:
             result["stock"] = _call_stock(stock, name)
         if args.explain:
-            taken = [t for t in trace if t[2].startswith("taken")]
-            result["source"] = taken[-1][0] if taken else None
-            result["path"] = taken[-1][1] if taken and taken[-1][0] != "musl" else None
-            result["trace"] = [{"source": s, "candidate": c, "verdict": v} for s, c, v in trace]
+            taken = [t for t in trace if t.outcome == "taken"]
+            result["source"] = taken[-1].source if taken else None
+            result["path"] = taken[-1].subject if taken and taken[-1].source != "musl" else None
+            result["trace"] = [{"source": t.source, "candidate": t.subject,
+                                "outcome": t.outcome, "detail": t.detail,
+                                "verdict": t.verdict} for t in trace]
             if result["path"]:
                 result.update(_needed(resolver, result["path"]))
         results.append(result)
@@ -260,6 +290,8 @@ def _find_text(results: list[dict[str, Any]], *, compare: bool, explain: bool) -
     lines = []
     width = max(len(r["name"]) for r in results)
     shim_width = max(len(show(r["result"])) for r in results)
+    if compare:  # the header's words are columns too
+        width, shim_width = max(width, len("NAME")), max(shim_width, len("SHIM"))
     if compare:
         lines.append(f"{'NAME':<{width}}  {'SHIM':<{shim_width}}  STOCK")
     for r in results:
@@ -279,13 +311,18 @@ def _find_text(results: list[dict[str, Any]], *, compare: bool, explain: bool) -
                 lines.append("    (none)")
             for n in r["needed"]:
                 if n["path"]:
-                    where = f"{n['path']} ({n['via']})"
+                    via = f"{n['via']} of {n['owner']}" if n.get("owner") else n["via"]
+                    where = f"{n['path']} ({via})"
                 elif "only_in" in n:
                     where = (f"NOT FOUND by the loader: {n['only_in']['path']} is only in a "
                              f"dir from {n['only_in']['origin']}, which needs ld.so.cache")
                 else:
-                    where = "NOT FOUND in this root"
+                    where = f"NOT FOUND in this root ({n['error']})" if n.get(
+                        "error", "not found") != "not found" else "NOT FOUND in this root"
                 lines.append(f"    {n['soname']} => {where}")
+            lines.append(f"  loads: yes, {_plural(r['objects'], 'object', 'objects')}"
+                         if r["loads"] else
+                         f"  loads: no: {r['load_problem']}")
         elif "needed_error" in r:
             lines.append(f"  DT_NEEDED: {r['needed_error']}")
     return lines
@@ -310,78 +347,26 @@ def _call_stock(stock: Callable[[str], str | None], name: str) -> str | None:
 
 
 def _needed(resolver: Resolver, path: str) -> dict[str, Any]:
-    """The chosen library's DT_NEEDED and where this root's loader would find each."""
-    from . import _ldpaths  # noqa: PLC0415
+    """The chosen library's DT_NEEDED, where this root's loader finds each, and whether
+    everything they need in turn is found (ctypes_shim._loader)."""
+    from . import _loader  # noqa: PLC0415
 
-    root = resolver.root
-    host = _ldpaths.host_path(root, path)
-    try:
-        from elftools.common.exceptions import ELFError  # noqa: PLC0415
-        from elftools.elf.elffile import ELFFile  # noqa: PLC0415
-    except ImportError:
-        return {"needed_error": "install pyelftools to list them"}
-    needed: list[str] = []
-    rpath: list[str] = []
-    runpath: list[str] = []
-    try:
-        with open(host, "rb") as f:  # type: ignore[arg-type]
-            elf = ELFFile(f)
-            segment: Any
-            for segment in elf.iter_segments():
-                if segment["p_type"] != "PT_DYNAMIC":
-                    continue
-                for tag in segment.iter_tags():
-                    kind = tag.entry.d_tag
-                    if kind == "DT_NEEDED":
-                        needed.append(tag.needed)
-                    elif kind == "DT_RPATH":
-                        rpath += tag.rpath.split(":")
-                    elif kind == "DT_RUNPATH":
-                        runpath += tag.runpath.split(":")
-    except (OSError, ValueError, TypeError, ELFError) as e:
-        return {"needed_error": f"cannot read {path}: {e}"}
-    origin = os.path.dirname(path)
-    expand = [d.replace("$ORIGIN", origin).replace("${ORIGIN}", origin) for d in
-              (runpath or rpath)]
-    env = [d for d, o in resolver.search_dirs() if o == "LD_LIBRARY_PATH"]
-    # glibc's order: RPATH (only without RUNPATH), LD_LIBRARY_PATH, RUNPATH, cache, system dirs
-    before = [(d, "DT_RPATH") for d in expand] if not runpath else []
-    after = [(d, "DT_RUNPATH") for d in expand] if runpath else []
-    dirs = before + [(d, "LD_LIBRARY_PATH") for d in env] + after
-    cache, _ = resolver.cache()
-    native = resolver.native
-    from . import _ldpaths  # noqa: PLC0415
-
-    system = [(d, "system dir") for d in _ldpaths.system_dirs(
-        root=resolver.root, bits=native.bits, triplet=_ldpaths.multiarch())]
+    loader = _loader.Loader(resolver.root, native=resolver.native.info)
+    walk = loader.walk(path)
+    if not walk.objects:
+        return {"needed_error": walk.problem}
     out = []
-    for soname in needed:
-        found = None
-        for d, via in dirs:
-            found = _loadable_in(resolver, d, soname, via)
-            if found:
-                break
-        if not found and cache is not None:
-            for entry in cache.entries:
-                if (entry.key == soname and native.cache_flags_fit(entry.flags)
-                        and entry.hwcap == 0 and _exists(root, entry.value)):
-                    found = (entry.value, "ld.so.cache")
-                    break
-        if not found:
-            for d, via in system:
-                found = _loadable_in(resolver, d, soname, via)
-                if found:
-                    break
-        item: dict[str, Any] = {"soname": soname, "path": found[0] if found else None,
-                                "via": found[1] if found else None}
-        if not found:  # in an ld.so.conf dir, the loader finds it only through the cache
-            for d, origin in resolver.search_dirs():
-                there = _loadable_in(resolver, d, soname, origin)
-                if there:
-                    item["only_in"] = {"path": there[0], "origin": origin}
-                    break
+    for found in walk.objects[0].needed:
+        item: dict[str, Any] = {"soname": found.name, "path": found.path, "via": found.source}
+        if found.owner:
+            item["owner"] = found.owner
+        if found.path is None:
+            item["error"] = found.error
+        if found.only_in:
+            item["only_in"] = {"path": found.only_in[0], "origin": found.only_in[1]}
         out.append(item)
-    return {"needed": out}
+    return {"needed": out, "loads": walk.ok, "load_problem": walk.problem,
+            "objects": len(walk.objects)}
 
 
 def _exists(root: str, path: str) -> bool:
@@ -391,29 +376,33 @@ def _exists(root: str, path: str) -> bool:
     return host is not None and os.path.exists(host)
 
 
-def _loadable_in(resolver: Resolver, directory: str, soname: str,
-                 via: str) -> tuple[str, str] | None:
-    from . import _elf, _ldpaths  # noqa: PLC0415
+# -- check ----------------------------------------------------------------------------------
 
-    path = directory.rstrip("/") + "/" + soname
-    host = _ldpaths.host_path(resolver.root, path)
-    if host is None:
-        return None
-    try:
-        info = _elf.read_elf(host)
-    except (OSError, ValueError):
-        return None
-    native = resolver.native
-    if native.abi is not None and info.abi != native.abi:
-        return None
-    return path, via
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from . import _check, _ldpaths  # noqa: PLC0415
+
+    root = args.root or "/"
+    for path in args.paths:
+        host = _ldpaths.host_path(root, path) if path.startswith("/") else None
+        if root != "/" and not path.startswith("/"):
+            raise UsageError(f"check: PATH must be absolute under --root (inside ROOT): {path!r}")
+        if not os.path.exists(host or path):
+            raise UsageError(f"check: no such file or directory: {path!r}")
+    paths = [os.path.abspath(p) if root == "/" else p for p in args.paths]
+    report = _check.check(root, paths or None)
+    if args.json:
+        _json(report)
+    else:
+        _out(_check.text(report))
+    return EXIT_OK if report["ok"] else EXIT_PROBLEM
 
 
 # -- ldconfig ---------------------------------------------------------------------------------
 
 
 def _cmd_ldconfig(args: argparse.Namespace) -> int:
-    from . import _ldconfig, _ldpaths  # noqa: PLC0415
+    from . import _ldconfig, _ldpaths, _ldscan  # noqa: PLC0415
 
     name = args.cache or _ldconfig.LD_SO_CACHE
     if args.print_cache:
@@ -430,12 +419,14 @@ def _cmd_ldconfig(args: argparse.Namespace) -> int:
         if args.json:
             _json(_cache_json(cache, name))
         elif cache is not None:  # an empty file prints nothing, as ldconfig does
-            _out(_ldconfig.print_lines(cache, name))
+            # as the ldconfig of the root's glibc prints it (this machine's without --root)
+            glibc = _ldscan.glibc_version(args.root or "/")
+            _out(_ldconfig.print_lines(cache, name, glibc))
         return EXIT_OK
     if not args.root:
         raise UsageError("ldconfig: writing a cache needs --root ROOT (use --root / for this "
                          "machine); -p prints one")
-    scan = _ldconfig.scan(args.root, args.conf)
+    scan = _ldscan.scan(args.root, args.conf)
     data = _ldconfig.build(scan)
     target = _ldconfig.output_path(args.root, name)
     try:
@@ -492,7 +483,8 @@ def _doctor(root: str) -> dict[str, Any]:
     report: dict[str, Any] = {"version": __version__, "root": root}
 
     broken = []
-    for module in ("_elf", "_ldcache", "_ldpaths", "_resolve", "_patch", "_ldconfig"):
+    for module in ("_elf", "_ldcache", "_ldpaths", "_ldscan", "_resolve", "_search", "_patch",
+                   "_ldconfig"):
         try:
             __import__(f"ctypes_shim.{module}")
         except Exception as e:  # a broken install: missing or unimportable module
@@ -501,14 +493,15 @@ def _doctor(root: str) -> dict[str, Any]:
         problems.append("shim not importable: " + "; ".join(broken))
     site = sys.modules.get("sitecustomize")
     report["shim"] = {"active": _activate.is_installed(), "route": _activate.route,
-                      "error": _activate.error, "package": os.path.dirname(__file__),
+                      "error": _activate.error or _patch_error(),
+                      "package": os.path.dirname(__file__),
                       "disabled": _activate.disabled(),
                       "sitecustomize": getattr(site, "__file__", None)}
     if broken:
         report["shim"]["broken"] = broken
         return _finish(report, problems, notes)
 
-    from . import _ldconfig, _resolve  # noqa: PLC0415
+    from . import _ldconfig, _ldscan, _resolve  # noqa: PLC0415
 
     resolver = _resolve.Resolver(root=root)
     native = resolver.native
@@ -524,22 +517,31 @@ def _doctor(root: str) -> dict[str, Any]:
         "interpreter": info.interp if info else None}
     report["libc"] = _libc(root, resolver)
     conf_files: list[str] = []
-    report["search_path"] = [{"dir": d, "origin": o} for d, o in resolver.search_dirs()]
+    kept = resolver.search_dirs()
+    report["search_path"] = [{"dir": d, "origin": o} for d, o in kept]
+    report["search_path_skipped"] = _skipped_dirs(resolver, kept)
     from . import _ldpaths  # noqa: PLC0415
 
+    if not kept:
+        problems.append("no directory of the search path exists in this root: nothing "
+                        "resolves")
+    if report["libc"]["name"] is None and report["libc"]["path"] is None:
+        problems.append("no libc: find_library('c') finds nothing")
     if native.musl_arch is None:
         _ldpaths.conf_dirs(root=root, seen=conf_files)
     unreadable = _unreadable(conf_files)
     for path, why in unreadable:
-        problems.append(f"config file {path} cannot be read: {why}")
-    report["config_files"] = sorted({p for p in conf_files if os.path.isfile(p)})
+        problems.append(f"config file {_inside(root, path)} cannot be read: {why}")
+    report["config_files"] = sorted({_inside(root, p) for p in conf_files
+                                     if os.path.isfile(p)})
     if native.musl_arch is not None:
         report["cache"] = {"path": None, "present": False, "note": "musl has no ld.so.cache"}
         return _finish(report, problems, notes)
 
     cache_name = _ldconfig.LD_SO_CACHE
     host = _ldpaths.host_path(root, cache_name)
-    section: dict[str, Any] = {"path": host, "present": bool(host and os.path.exists(host))}
+    section: dict[str, Any] = {"path": cache_name,
+                               "present": bool(host and os.path.exists(host))}
     report["cache"] = section
     if not section["present"]:
         notes.append("no ld.so.cache: find_library scans the directories; write one with "
@@ -550,7 +552,7 @@ def _doctor(root: str) -> dict[str, Any]:
         section["error"] = why
         problems.append(f"ld.so.cache cannot be read: {why}")
         return _finish(report, problems, notes)
-    fresh = _ldconfig.scan(root)
+    fresh = _ldscan.scan(root)
     cached = {(e.key, e.value, e.flags) for e in cache.entries}
     missing = [e for e in fresh.entries if (e.key, e.value, e.flags) not in cached]
     found = {(e.key, e.value): e for e in fresh.entries}
@@ -579,6 +581,51 @@ def _doctor(root: str) -> dict[str, Any]:
     if stale or missing:
         notes.append(f"rewrite the cache with `{PROG} ldconfig --root {root}`")
     return _finish(report, problems, notes)
+
+
+def _inside(root: str, host: str) -> str:
+    """A host path below *root* as the root sees it (the CLI's one convention)."""
+    top = root.rstrip("/")
+    if top and (host == top or host.startswith(top + "/")):
+        return host[len(top):] or "/"
+    return host
+
+
+def _skipped_dirs(resolver: Resolver, kept: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """The search-path entries the scan does not read, each with why: missing on disk, not
+    a directory, or the same directory as one already read (usrmerge links)."""
+    from . import _ldpaths  # noqa: PLC0415
+
+    root = resolver.root
+    candidates = resolver.search().configured_dirs()
+    read: dict[tuple[int, int], str] = {}
+    for d, _ in kept:
+        with contextlib.suppress(OSError, TypeError, ValueError):
+            st = os.stat(_ldpaths.host_path(root, d))  # type: ignore[arg-type]
+            read.setdefault((st.st_dev, st.st_ino), d)
+    out: list[dict[str, str]] = []
+    remaining = list(kept)
+    for d, origin in candidates:
+        if (d, origin) in remaining:
+            remaining.remove((d, origin))
+            continue
+        host = _ldpaths.host_path(root, d)
+        try:
+            st = os.stat(host)  # type: ignore[arg-type]  # None raises TypeError
+        except (OSError, ValueError, TypeError):
+            why = "missing on disk" if host and not os.path.lexists(host) else "unreadable"
+        else:
+            same = read.get((st.st_dev, st.st_ino))
+            why = ("already in the search path" if same == d else
+                   f"same directory as {same}, read once" if same else
+                   "not a directory" if not os.path.isdir(host) else "not read")  # type: ignore[arg-type]
+        out.append({"dir": d, "origin": origin, "why": why})
+    return out
+
+
+def _patch_error() -> str | None:
+    patch = sys.modules.get(__package__ + "._patch")
+    return getattr(patch, "error", None)
 
 
 def _plural(n: int, one: str, many: str) -> str:
@@ -627,9 +674,9 @@ def _libc(root: str, resolver: Resolver) -> dict[str, Any]:
         if text and text.startswith("glibc "):
             return {"name": "glibc", "version": text.split()[1], "path": None,
                     "from": "os.confstr('CS_GNU_LIBC_VERSION')"}
-    trace: list[tuple[str, str, str]] = []
+    trace: list[_trace.Step] = []
     resolver.lookup("c", trace=trace)
-    taken = [c for s, c, v in trace if v.startswith("taken") and "/" in c]
+    taken = [t.subject for t in trace if t.outcome == "taken" and "/" in t.subject]
     if not taken:
         return {"name": None, "version": None, "path": None}
     version = _glibc_version(resolver.root, taken[-1])
@@ -694,10 +741,15 @@ def _doctor_text(r: dict[str, Any]) -> list[str]:
         libc = f"{c['name'] or 'unknown'} {c['version'] or ''}".rstrip()
         source = c.get("from") if c.get("from") != "the libc file" else c["path"]
         lines.append(f"libc:         {libc}" + (f" (from {source})" if source else ""))
-        lines.append("search path:")
+        lines.append("search path:" + ("" if r["search_path"] else " (none)"))
         width = max([len(d["dir"]) for d in r["search_path"]] + [0])
         for d in r["search_path"]:
             lines.append(f"  {d['dir']:<{width}}  {d['origin']}")
+        if r["search_path_skipped"]:
+            lines.append("  not read:")
+            width = max(len(d["dir"]) for d in r["search_path_skipped"])
+            lines += [f"  {d['dir']:<{width}}  {d['origin']}: {d['why']}"
+                      for d in r["search_path_skipped"]]
         cache = r.get("cache", {})
         if cache.get("note"):
             lines.append(f"cache:        {cache['note']}")

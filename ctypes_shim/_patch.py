@@ -7,6 +7,7 @@ never import wrapt ourselves, since that costs ~100 ms (it pulls in asyncio).
 """
 
 import functools
+import os
 import sys
 
 # Imported while ctypes.util is being imported, so: no __future__ (a real module import),
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any, Callable
 
+error: "str | None" = None  # why the resolver could not be loaded, if it could not
 _replacements: "list[Any]" = []  # every replacement we made; "is it ours" is an identity test
 
 
@@ -36,10 +38,10 @@ def replacement(stock: "Callable[[str], str | None]") -> "Any":
             resolver = _resolve.default()
             hits, lookup = resolver.hits, resolver.lookup
         except Exception as e:
-            from . import _activate  # noqa: PLC0415 -- loaded already: it patched us in
-
-            _activate.error = f"loading the resolver failed, stock find_library is back: {e!r}"
-            _activate._debug(_activate.error)
+            global error  # noqa: PLW0603 -- module state read by `doctor`
+            error = f"loading the resolver failed, stock find_library is back: {e!r}"
+            if os.environ.get("CTYPES_SHIM_DEBUG"):
+                sys.stderr.write("ctypes_shim: " + error + "\n")
             lookup = stock
             module = sys.modules.get("ctypes.util")
             if module is not None:
