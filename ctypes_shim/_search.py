@@ -82,9 +82,10 @@ class Search:
         if trace is not None:
             trace.append(Step("scan", f"{len(self.search_dirs())} dirs", "none",
                               f"no usable {prefix}* file"))
-        if before_watch == self._watched():  # remembered against the state before the look
-            names = self._misses[2] if self._misses[0] == before else frozenset()
-            self._misses = (before, before_watch, names | {name})
+        # Remembered against the state from before the look: whatever changed since then
+        # (a conf file too, which may name other dirs) makes the next check differ.
+        names = self._misses[2] if self._misses[0] == before else frozenset()
+        self._misses = (before, before_watch, names | {name})
         return None, True
 
     def _first(self, scan: _ldscan.Scan, prefix: str, trace: Trace, source: str, *,
@@ -294,20 +295,32 @@ class Search:
 
     def _watched(self) -> tuple[str, ...]:
         """Every path a miss was read from: the cache, the conf files, each dir configured
-        (present or not) and its glibc-hwcaps dir, LD_LIBRARY_PATH's dirs."""
+        (present or not) and its glibc-hwcaps dir if it has one, LD_LIBRARY_PATH's dirs."""
         root = self.root
         paths = [_ldpaths.host_path(root, _ldcache.LD_SO_CACHE) or "\0"]
         lines = list(self._env_dirs())
         if self.musl is None:
+            lines += list(self._conf_lines())  # first: it reads the conf files
             paths += [p for p, _ in (self._conf or ((), ()))[0]]
-            lines += list(self._conf_lines())
             lines += [(d, "") for d in self.machine.builtin_dirs(root)]
         else:
             paths.append(_ldpaths.host_path(root, f"/etc/ld-musl-{self.musl}.path") or "\0")
             lines += list(_ldpaths.musl_path_dirs(self.musl, root=root))
+        seen: set[tuple[int, int]] = set()
         for directory, _ in lines:
             host = _ldpaths.host_path(root, directory) or "\0"
-            paths += [host, host.rstrip("/") + "/glibc-hwcaps"]
+            try:
+                st = os.stat(host)
+            except (OSError, ValueError):
+                paths.append(host)  # watched: it may appear
+                continue
+            if (st.st_dev, st.st_ino) in seen:
+                continue  # usrmerge: /lib/x is /usr/lib/x, watched once
+            seen.add((st.st_dev, st.st_ino))
+            paths.append(host)
+            hwcaps = host.rstrip("/") + "/glibc-hwcaps"  # a new one changes its parent
+            if os.path.isdir(hwcaps):
+                paths.append(hwcaps)
         return tuple(dict.fromkeys(paths))
 
     def _world(self, watch: tuple[str, ...]) -> tuple[object, ...]:
