@@ -242,10 +242,13 @@ _KNOWN_LIBS = frozenset(("libc.so.6", "libm.so.6"))
 _OTHER_64 = {EM_PPC64: 0x0503, EM_S390: 0x0403, EM_SPARCV9: 0x0103, EM_MIPS: 0x0703}
 
 
-def cache_flags(info: "ELFInfo", machine: "str | None" = None) -> "int | None":
+def cache_flags(info: ELFInfo, machine: "str | None" = None,
+                glibc: "tuple[int, int] | None" = None) -> "int | None":
     """The ld.so.cache flags glibc's ldconfig built for *machine* (os.uname().machine by
     default) gives this object, or None when that ldconfig skips it as "for unknown
-    machine" (sysdeps/unix/sysv/linux/{x86,arm,...}/readelflib.c).
+    machine" (sysdeps/unix/sysv/linux/{x86,arm,...}/readelflib.c).  Before *glibc* 2.37 an
+    object without machine-specific flags that names no known libc is plain "ELF"; since
+    2.37 (commit 8ee878592c, "Assume only FLAG_ELF_LIBC6 support") it is libc6.
 
     This is the one place that maps an ELF header to cache flags: the cache writer keys
     files with it, and the resolver derives from it which entries fit the interpreter.
@@ -258,7 +261,7 @@ def cache_flags(info: "ELFInfo", machine: "str | None" = None) -> "int | None":
         if m == EM_X86_64:
             return 0x0303 if cls == ELFCLASS64 else 0x0803
         if m == EM_386 and cls == ELFCLASS32:
-            return _libc_type(info, _X86_INTERPRETERS)
+            return _libc_type(info, _X86_INTERPRETERS, glibc)
         return None
     if machine == "aarch64" or machine.startswith("arm"):  # arm/readelflib.c
         if cls == ELFCLASS64:
@@ -267,7 +270,7 @@ def cache_flags(info: "ELFInfo", machine: "str | None" = None) -> "int | None":
             if info.flags & EF_ARM_ABI_FLOAT_HARD:
                 return 0x0903
             return 0x0B03 if info.flags & EF_ARM_ABI_FLOAT_SOFT else FLAG_ELF_LIBC6
-        return _libc_type(info, _ARM_INTERPRETERS)
+        return _libc_type(info, _ARM_INTERPRETERS, glibc)
     # Other machines: their readelflib.c rules, as far as they depend on the header.
     if cls == ELFCLASS64:
         if m == EM_RISCV:  # double-float ABI (lp64d) or soft
@@ -276,11 +279,14 @@ def cache_flags(info: "ELFInfo", machine: "str | None" = None) -> "int | None":
             return 0x1203 if info.flags & 0x7 == 0x3 else 0x1103
         return _OTHER_64.get(m)
     if m in (EM_386, EM_PPC, EM_S390, EM_SPARC, EM_MIPS, EM_RISCV, EM_ARM):
-        return _libc_type(info, frozenset())
+        return _libc_type(info, frozenset(), glibc)
     return None
 
 
-def _libc_type(info: "ELFInfo", interpreters: "frozenset[str]") -> int:
+def _libc_type(info: ELFInfo, interpreters: "frozenset[str]",
+               glibc: "tuple[int, int] | None") -> int:
+    if glibc is not None and glibc >= (2, 37):
+        return FLAG_ELF_LIBC6
     if info.interp in interpreters or any(n in _KNOWN_LIBS for n in info.needed):
         return FLAG_ELF_LIBC6
     return FLAG_ELF
