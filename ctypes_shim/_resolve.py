@@ -394,6 +394,24 @@ def _debug(message: str) -> None:
         sys.stderr.write(f"ctypes_shim: {message}\n")
 
 
+def _finish_imports() -> None:
+    """Before fork(): wait for any other thread that is importing one of our modules (the
+    resolver imports _search, _loader, ... on first use).  The child would otherwise block
+    for ever on that module's import lock, held by a thread it does not have."""
+    try:
+        locks = sys.modules["_frozen_importlib"]._module_locks
+        for name, ref in list(locks.items()):
+            lock = ref() if name.startswith("ctypes_shim.") else None
+            if lock is not None:
+                lock.acquire()
+                lock.release()
+    except Exception:  # _DeadlockError, or an interpreter without these internals
+        return
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_finish_imports)
+
 _default: "Resolver | None" = None
 
 
