@@ -1,4 +1,4 @@
-"""`python -m ctypes_shim` and `ctypes-shim`: find, ldconfig, doctor, check.
+"""`python -m ctypes_shim` and `ctypes-shim`: find, ldconfig, doctor, check (and run: _run).
 
 Each command imports what it needs inside its handler, so start-up and `--help` stay cheap.
 Exit codes scripts can trust: 0 ok; 1 not found, problems found, or an operation failed
@@ -18,7 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterable, Sequence
 
-    from . import _resolve
+    from . import _trace
     from ._resolve import Resolver
 
 PROG = "ctypes-shim"
@@ -40,8 +40,14 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line in *argv* (default: sys.argv[1:]); return the exit code."""
+    args_list = sys.argv[1:] if argv is None else list(argv)
+    if args_list[:1] == ["run"]:
+        # Outside the handlers below: the program's own SystemExit, exceptions and
+        # KeyboardInterrupt must reach the interpreter as if it ran alone.
+        from . import _run  # noqa: PLC0415
+
+        return _run.main(args_list[1:])
     try:
-        args_list = sys.argv[1:] if argv is None else list(argv)
         for arg in args_list:
             if not isinstance(arg, str):
                 raise UsageError(f"arguments must be strings, not {type(arg).__name__}")
@@ -237,7 +243,20 @@ def _parser() -> argparse.ArgumentParser:
                      "unpacked image) instead of this machine")
     chk.add_argument("--json", action="store_true", help="print JSON")
     chk.set_defaults(handler=_cmd_check)
+
+    # Listed here for --help; main() hands `run ...` to _run before parsing (and so does
+    # __main__, before this module is even imported), since its arguments are the program's.
+    run = sub.add_parser("run", add_help=False,
+                         help="run a program (-m MODULE, -c CODE or SCRIPT) with the shim "
+                              "installed in its process; `run --help` for more")
+    run.set_defaults(handler=_cmd_run_help)
     return parser
+
+
+def _cmd_run_help(args: argparse.Namespace) -> int:
+    from . import _run  # noqa: PLC0415
+
+    return _run.main(["--help"])
 
 
 # -- find -------------------------------------------------------------------------------------
@@ -261,7 +280,7 @@ def _cmd_find(args: argparse.Namespace) -> int:
     stock = _stock_find_library() if args.compare else None
     results = []
     for name in args.names:
-        trace: list[_resolve.Step] = []
+        trace: list[_trace.Step] = []
         answer = resolver.lookup(name, trace=trace)
         result: dict[str, Any] = {"name": name, "found": answer is not None, "result": answer}
         if stock is not None:
@@ -333,9 +352,8 @@ def _stock_find_library() -> Callable[[str], str | None]:
 
     from . import _patch  # noqa: PLC0415
 
-    stock = ctypes.util.find_library
-    if _patch.is_ours(stock):  # the shim is active in this process: ask the original
-        stock = stock.__wrapped__  # type: ignore[attr-defined]
+    # The shim may be active in this process, also behind an agent's wrapper: ask stock.
+    stock: Callable[[str], str | None] = _patch.stock(ctypes.util.find_library)
     return stock
 
 
@@ -493,9 +511,12 @@ def _doctor(root: str) -> dict[str, Any]:
         problems.append("shim not importable: " + "; ".join(broken))
     site = sys.modules.get("sitecustomize")
     report["shim"] = {"active": _activate.is_installed(), "route": _activate.route,
-                      "error": _activate.error, "package": os.path.dirname(__file__),
+                      "error": _activate.error or _patch_error(),
+                      "package": os.path.dirname(__file__),
                       "disabled": _activate.disabled(),
-                      "sitecustomize": getattr(site, "__file__", None)}
+                      "sitecustomize": getattr(site, "__file__", None),
+                      "find_library": _replacement_report()}
+    report["sitecustomize"] = _sitecustomize_report(report["shim"], problems, notes)
     if broken:
         report["shim"]["broken"] = broken
         return _finish(report, problems, notes)
@@ -582,6 +603,86 @@ def _doctor(root: str) -> dict[str, Any]:
     return _finish(report, problems, notes)
 
 
+def _replacement_report() -> dict[str, Any] | None:
+    """What ctypes.util.find_library is, when ctypes.util is imported: ours, wrapped or not."""
+    module = sys.modules.get("ctypes.util")
+    if module is None:
+        return None
+    from . import _patch  # noqa: PLC0415
+
+    current = getattr(module, "find_library", None)
+    found = _patch.locate(current)
+    return {"type": _type_name(current), "shim": found is not None,
+            "shim_type": _type_name(found[1]) if found else None,
+            "wrapped_by": found[0] if found else None}
+
+
+def _type_name(obj: object) -> str:
+    kind = type(obj)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+
+
+# Routes that do not depend on which sitecustomize comes first (README: "With
+# OpenTelemetry, ddtrace and other agents").
+ROUTES_WITHOUT_SITECUSTOMIZE = ("the .pth (pip install ctypes-shim into a site directory) or "
+                                "`python -m ctypes_shim run -m MODULE ...`")
+_TEMPLATE_MARK = b"ctypes_shim"  # what the shim's template imports; bytes we look for
+_TEMPLATE_HEAD = 64 << 10  # the template is ~2 KiB; never read a big file whole
+
+
+def _sitecustomize_report(shim: dict[str, Any], problems: list[str],
+                          notes: list[str]) -> dict[str, Any]:
+    """Every sitecustomize on sys.path, in the order site.py looks, without importing one.
+
+    site imports the first `sitecustomize` on sys.path only.  If that is not the shim's
+    template, the template runs only if the first one imports the next (ours and ddtrace's
+    do, OpenTelemetry's does not).  The entry the interpreter puts at sys.path[0] for
+    the program is added after site runs, so it is left out.
+    """
+    from importlib.machinery import PathFinder  # noqa: PLC0415
+
+    from . import _run  # noqa: PLC0415
+
+    entries = sys.path[1:] if _run._path0_inserted() else list(sys.path)
+    files: list[dict[str, Any]] = []
+    for entry in dict.fromkeys(entries):
+        try:
+            spec = PathFinder.find_spec("sitecustomize", [entry])
+        except (ImportError, OSError, ValueError, TypeError):  # a broken or odd entry
+            continue
+        origin = getattr(spec, "origin", None)
+        if spec is None or not origin:
+            continue
+        files.append({"path": origin, "entry": entry, "shim": _mentions_shim(origin)})
+    template = next((f for f in files if f["shim"]), None)
+    result: dict[str, Any] = {"site": not sys.flags.no_site, "files": files,
+                              "template": template["path"] if template else None,
+                              "shadowed_by": None}
+    if template is None or template is files[0]:
+        return result
+    first = files[0]["path"]
+    result["shadowed_by"] = first
+    if shim["route"] == "sitecustomize":
+        notes.append(f"{first} comes first on sys.path and imported the shim's sitecustomize "
+                     f"{template['path']} after it")
+    elif shim["active"]:
+        notes.append(f"the shim's sitecustomize {template['path']} is shadowed by {first}; "
+                     f"the shim is active through its {shim['route']} route")
+    elif not shim["disabled"]:
+        problems.append(f"the shim's sitecustomize {template['path']} never runs: {first} "
+                        "comes before it on sys.path and does not import the next one; use "
+                        f"{ROUTES_WITHOUT_SITECUSTOMIZE}, which do not depend on the order")
+    return result
+
+
+def _mentions_shim(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return _TEMPLATE_MARK in f.read(_TEMPLATE_HEAD)
+    except OSError:
+        return False
+
+
 def _inside(root: str, host: str) -> str:
     """A host path below *root* as the root sees it (the CLI's one convention)."""
     top = root.rstrip("/")
@@ -620,6 +721,11 @@ def _skipped_dirs(resolver: Resolver, kept: list[tuple[str, str]]) -> list[dict[
                    "not a directory" if not os.path.isdir(host) else "not read")  # type: ignore[arg-type]
         out.append({"dir": d, "origin": origin, "why": why})
     return out
+
+
+def _patch_error() -> str | None:
+    patch = sys.modules.get(__package__ + "._patch")
+    return getattr(patch, "error", None)
 
 
 def _plural(n: int, one: str, many: str) -> str:
@@ -668,7 +774,7 @@ def _libc(root: str, resolver: Resolver) -> dict[str, Any]:
         if text and text.startswith("glibc "):
             return {"name": "glibc", "version": text.split()[1], "path": None,
                     "from": "os.confstr('CS_GNU_LIBC_VERSION')"}
-    trace: list[_resolve.Step] = []
+    trace: list[_trace.Step] = []
     resolver.lookup("c", trace=trace)
     taken = [t.subject for t in trace if t.outcome == "taken" and "/" in t.subject]
     if not taken:
@@ -724,6 +830,18 @@ def _doctor_text(r: dict[str, Any]) -> list[str]:
     lines.append(f"shim:         {state}; package {shim['package']}")
     if shim["sitecustomize"]:
         lines.append(f"              sitecustomize: {shim['sitecustomize']}")
+    replaced = shim.get("find_library")
+    if replaced and replaced["shim"]:
+        wrapped = replaced["wrapped_by"]
+        lines.append(f"              find_library: the shim's ({replaced['shim_type']})"
+                     + (f", wrapped by {_plural(wrapped, 'other wrapper', 'other wrappers')}"
+                        f" (outermost: {replaced['type']})" if wrapped else ""))
+    elif replaced:
+        lines.append(f"              find_library: stock ({replaced['type']})")
+    hooks = r.get("sitecustomize", {})
+    if hooks.get("shadowed_by"):
+        lines.append(f"              sitecustomize order: {hooks['shadowed_by']} first, "
+                     f"then the shim's {hooks['template']}")
     if shim["error"]:
         lines.append(f"              last error: {shim['error']}")
     if "interpreter" in r:

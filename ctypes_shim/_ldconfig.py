@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from typing import Iterable, Iterator
 
 GENERATOR = f"ctypes_shim {__version__} (pure-Python ldconfig)"
-LD_SO_CACHE = "/etc/ld.so.cache"
+LD_SO_CACHE = _ldcache.LD_SO_CACHE
 LD_SO_CONF = "/etc/ld.so.conf"
 
 _FLAG_TYPES = ("libc4", "ELF", "libc5", "libc6")

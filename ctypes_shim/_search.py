@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import os
 
-from . import _elf, _ldpaths, _ldscan
-from ._resolve import CACHE, Step, key_matches, stat_sig
+from . import _elf, _ldcache, _ldpaths, _ldscan
+from ._trace import Step
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, Iterable, List, Optional, Tuple
 
     from ._loader import SearchDir
-    from ._resolve import Resolver
+    from ._resolve import Callers, Native
 
     Trace = Optional[List[Step]]
     Index = Dict[str, Tuple[str, ...]]
@@ -45,10 +45,12 @@ _INDEX_AFTER = 2  # a directory's second lookup builds its per-name index
 class Search:
     """The part of a Resolver that reads directories; one per Resolver."""
 
-    def __init__(self, resolver: Resolver) -> None:
-        self.resolver = resolver
-        self.root = resolver.root
-        native = resolver.native
+    def __init__(self, root: str, native: Native, environ: dict[str, str] | None,
+                 callers: Callers = (None, (), None), secure: bool | None = None) -> None:
+        self.root = root
+        self.environ = environ  # None: os.environ at each call
+        self.callers = callers  # the caller, its loader chain, the executable (_resolve.Caller)
+        self.secure = secure  # AT_SECURE; None: this process's, read when needed
         self.native = native
         self.musl = native.musl_arch
         self.machine = _ldscan.Machine(triplet=_ldpaths.multiarch()).for_root(self.root)
@@ -91,9 +93,10 @@ class Search:
         if trace is not None:
             trace.append(Step("scan", f"{len(self.search_dirs())} dirs", "none",
                               f"no usable {prefix}* file"))
-        if before_watch == self._watched():  # remembered against the state before the look
-            names = self._misses[2] if self._misses[0] == before else frozenset()
-            self._misses = (before, before_watch, names | {name})
+        # Remembered against the state from before the look: whatever changed since then
+        # (a conf file too, which may name other dirs) makes the next check differ.
+        names = self._misses[2] if self._misses[0] == before else frozenset()
+        self._misses = (before, before_watch, names | {name})
         return None, True
 
     def find_rpath(self, name: str, trace: Trace) -> tuple[str | None, bool]:
@@ -107,7 +110,7 @@ class Search:
         entry = self._first(self._scan(lines, prefix, builtin=False), prefix, trace, "DT_RPATH",
                             first_dir=True, labels=labels)
         if entry is not None:
-            return self._answer(entry, trace, labels.get(entry.directory, ("DT_RPATH",))[0]), True
+            return self._answer(entry, trace, "DT_RPATH"), True
         if trace is not None:
             trace.append(Step("DT_RPATH", f"{len(before)} dirs", "none",
                               f"no usable {prefix}* file"))
@@ -115,14 +118,14 @@ class Search:
 
     def loaded_copy(self, soname: str, value: str, trace: Trace) -> None:
         """For --explain: when the loader, asked for *soname* by the caller, finds a copy
-        before the cache's *value* (DT_RPATH, LD_LIBRARY_PATH, DT_RUNPATH), say which:
-        that copy is what CDLL loads."""
+        before the cache's *value* (in DT_RPATH, LD_LIBRARY_PATH or DT_RUNPATH), add a
+        step "loaded" naming it: that copy is what CDLL loads."""
         if trace is None or self.musl is not None:
             return
         from . import _loader  # noqa: PLC0415 -- only for --explain
 
-        requester, chain, exe = self.resolver.caller_objects()
-        loader = _loader.Loader(self.root, self.resolver.environ, native=self.native.info,
+        requester, chain, exe = self.callers
+        loader = _loader.Loader(self.root, self.environ, native=self.native.info,
                                 secure=self._secure())
         loader.executable = exe
         found = loader.find(soname, requester, chain)
@@ -152,7 +155,7 @@ class Search:
                                       "skipped", why))
         fitting = []
         for entry in scan.entries:
-            if not key_matches(entry.key, prefix):
+            if not _ldcache.key_matches(entry.key, prefix):
                 continue
             src, note = label(entry.directory)
             key: dict[str, Any] = {"key": entry.key, "flags": entry.flags}
@@ -263,7 +266,7 @@ class Search:
             (d, "default") for d in self.machine.builtin_dirs(self.root)]
 
     def _env_dirs(self) -> list[tuple[str, str]]:
-        environ = os.environ if self.resolver.environ is None else self.resolver.environ
+        environ = os.environ if self.environ is None else self.environ
         value = environ.get("LD_LIBRARY_PATH")
         dirs = _ldpaths.ld_library_path(value, musl=self.musl is not None)
         if self.root == "/":
@@ -272,17 +275,17 @@ class Search:
 
     def _conf_lines(self) -> tuple[tuple[str, str], ...]:
         """ld.so.conf's dirs, parsed again when a file it was read from changes."""
-        if self._conf is not None and all(stat_sig(p) == s for p, s in self._conf[0]):
+        if self._conf is not None and all(_ldcache.signature(p) == s for p, s in self._conf[0]):
             return self._conf[1]
         seen: list[str] = []
         lines = _ldpaths.conf_dirs(root=self.root, seen=seen)
-        self._conf = (tuple((p, stat_sig(p)) for p in dict.fromkeys(seen)), lines)
+        self._conf = (tuple((p, _ldcache.signature(p)) for p in dict.fromkeys(seen)), lines)
         return lines
 
     def _listing(self, host: str, prefix: str) -> list[_ldscan.Dirent]:
         """The entries of *host* that can key *prefix*: names that begin with it, and the
         legacy hwcap subdirectories glibc < 2.37 also reads."""
-        sig = stat_sig(host)
+        sig = _ldcache.signature(host)
         cached = self._listings.get(host)
         if cached is None or cached[0] != sig:
             names = os.listdir(host)  # OSError: the scan skips the directory
@@ -311,7 +314,7 @@ class Search:
 
     def _classify(self, real: str, name: str,
                   machine: _ldscan.Machine) -> _ldscan.Classified:
-        sig = stat_sig(real)
+        sig = _ldcache.signature(real)
         cached = self._classified.get(real)
         if cached is not None and cached[0] == sig and sig is not None:
             return cached[1]
@@ -338,7 +341,7 @@ class Search:
         as _loader.search_path expands them; read once.  musl searches both after
         LD_LIBRARY_PATH: they all come second."""
         if self._caller_dirs is None:
-            requester, chain, exe = self.resolver.caller_objects()
+            requester, chain, exe = self.callers
             if requester is None and exe is None:
                 self._caller_dirs = ((), ())
                 return self._caller_dirs
@@ -357,14 +360,13 @@ class Search:
         return self._caller_dirs
 
     def _secure(self) -> bool:
-        secure = self.resolver.caller.secure
-        if secure is None:
+        if self.secure is None:
             if self.root != "/":
                 return False
             from . import _loader  # noqa: PLC0415
 
-            secure = self.resolver.caller.secure = _loader.at_secure()
-        return secure
+            self.secure = _loader.at_secure()
+        return self.secure
 
     def _caller_lines(self, dirs: Iterable[SearchDir]) -> tuple[
             list[tuple[str, str]], dict[str, tuple[str, str]]]:
@@ -408,26 +410,38 @@ class Search:
 
     def _watched(self) -> tuple[str, ...]:
         """Every path a miss was read from: the cache, the conf files, each dir configured
-        (present or not) and its glibc-hwcaps dir, LD_LIBRARY_PATH's dirs."""
+        (present or not) and its glibc-hwcaps dir if it has one, LD_LIBRARY_PATH's dirs."""
         root = self.root
-        paths = [self.resolver.host(CACHE) or "\0"]
+        paths = [_ldpaths.host_path(root, _ldcache.LD_SO_CACHE) or "\0"]
         lines = list(self._env_dirs())
         lines += self._caller_lines(self.caller_dirs()[0] + self.caller_dirs()[1])[0]
         if self.musl is None:
+            lines += list(self._conf_lines())  # first: it reads the conf files
             paths += [p for p, _ in (self._conf or ((), ()))[0]]
-            lines += list(self._conf_lines())
             lines += [(d, "") for d in self.machine.builtin_dirs(root)]
         else:
             paths.append(_ldpaths.host_path(root, f"/etc/ld-musl-{self.musl}.path") or "\0")
             lines += list(_ldpaths.musl_path_dirs(self.musl, root=root))
+        seen: set[tuple[int, int]] = set()
         for directory, _ in lines:
             host = _ldpaths.host_path(root, directory) or "\0"
-            paths += [host, host.rstrip("/") + "/glibc-hwcaps"]
+            try:
+                st = os.stat(host)
+            except (OSError, ValueError):
+                paths.append(host)  # watched: it may appear
+                continue
+            if (st.st_dev, st.st_ino) in seen:
+                continue  # usrmerge: /lib/x is /usr/lib/x, watched once
+            seen.add((st.st_dev, st.st_ino))
+            paths.append(host)
+            hwcaps = host.rstrip("/") + "/glibc-hwcaps"  # a new one changes its parent
+            if os.path.isdir(hwcaps):
+                paths.append(hwcaps)
         return tuple(dict.fromkeys(paths))
 
     def _world(self, watch: tuple[str, ...]) -> tuple[object, ...]:
         """A cheap fingerprint of *watch* (one stat per path) and LD_LIBRARY_PATH."""
-        environ = os.environ if self.resolver.environ is None else self.resolver.environ
+        environ = os.environ if self.environ is None else self.environ
         value = environ.get("LD_LIBRARY_PATH")
         state: list[object] = [value]
         if value and any(not d.startswith("/") for d in value.replace(";", ":").split(":")):
