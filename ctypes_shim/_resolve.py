@@ -38,8 +38,9 @@ _UNREAD = (-1,)  # a stat signature no file has
 class Native:
     """What a library must match to load into this interpreter."""
 
-    def __init__(self, info: "_elf.ELFInfo | None") -> None:
+    def __init__(self, info: "_elf.ELFInfo | None", path: "str | None" = None) -> None:
         self.info = info
+        self.path = path  # the file it was read from, if any
         self.abi = info.abi if info else None
         self.flags = _elf.cache_flags(info) if info else None
         self.cache_ok = _ldcache.accepted_flags(self.flags)
@@ -55,8 +56,8 @@ class Native:
     @classmethod
     def detect(cls) -> "Native":
         for path in (sys.executable, "/proc/self/exe"):  # the first is cheaper to open
-            try:
-                return cls(_elf.read_elf(path, dynamic=False))
+            try:  # with its dynamic section: the executable's DT_RPATH counts (Caller)
+                return cls(_elf.read_elf(path), path)
             except (OSError, ValueError):
                 continue
         return cls(None)
@@ -68,8 +69,11 @@ class Caller:
     searches its DT_RPATH, those of the objects that loaded it (*chain*, nearest first;
     glibc's l_loader) and of the *executable*, or else its DT_RUNPATH (elf/dl-load.c,
     _dl_map_object).  Paths are inside the resolver's root; *path* and *executable* None:
-    nobody's (a root other than this machine's).  *secure*: AT_SECURE (None: this
-    process's, read when needed)."""
+    nobody's (a root other than this machine's); *executable* SELF: the program running,
+    whose header Native has read already.  *secure*: AT_SECURE (None: this process's,
+    read when needed)."""
+
+    SELF = "/proc/self/exe"
 
     __slots__ = ("chain", "executable", "path", "secure")
 
@@ -84,14 +88,11 @@ class Caller:
     def detect(cls) -> "Caller":
         """This process's caller.  An extension module was opened by a path, so glibc
         gave it no l_loader: its chain is empty, and the executable comes last."""
-        try:
-            exe: str | None = os.readlink("/proc/self/exe")  # $ORIGIN of the main map
-        except OSError:
-            exe = os.path.realpath(sys.executable) if sys.executable else None
+        exe = cls.SELF
         module = sys.modules.get("_ctypes")
         path = getattr(module, "__file__", None) if module is not None else None
         if path is None and "_ctypes" in sys.builtin_module_names:
-            path = _libpython() or exe
+            path = _libpython() or _self_exe()
         elif path is None:
             try:  # where `import _ctypes` would find it, without importing it
                 finder = sys.modules["_frozen_importlib_external"].PathFinder
@@ -102,6 +103,14 @@ class Caller:
         if isinstance(path, str) and not path.startswith("/"):
             path = os.path.abspath(path)
         return cls(path if isinstance(path, str) else None, executable=exe)
+
+
+def _self_exe() -> "str | None":
+    """The running program's path, as glibc's $ORIGIN for the main map sees it."""
+    try:
+        return os.readlink(Caller.SELF)
+    except OSError:
+        return os.path.realpath(sys.executable) if sys.executable else None
 
 
 def _libpython() -> "str | None":
@@ -131,6 +140,7 @@ class Resolver:
         self.root = root
         self._caller = caller  # None: this process's for "/", nobody's for another root
         self._callers: Callers | None = None
+        self._request: object = _UNREAD  # the caller's (ELF header, path), read once
         self.hits: Dict[str, str] = {}  # name -> answer
         self._native = native
         self.environ = environ  # None: os.environ at each call
@@ -157,12 +167,23 @@ class Resolver:
         if self._callers is None:
             caller = self.caller
             read = self._read_caller
-            self._callers = (read(caller.path),
+            executable = read(caller.executable)
+            if caller.executable == Caller.SELF:
+                path = _self_exe()
+                executable = (executable[0], path) if executable and path else None
+            self._callers = (self._requester(),
                              tuple(o for o in map(read, caller.chain) if o is not None),
-                             read(caller.executable))
+                             executable)
         return self._callers
 
+    def _requester(self) -> "tuple[_elf.ELFInfo, str] | None":
+        if self._request is _UNREAD:
+            self._request = self._read_caller(self.caller.path)
+        return self._request  # type: ignore[return-value]
+
     def _read_caller(self, path: "str | None") -> "tuple[_elf.ELFInfo, str] | None":
+        if path == Caller.SELF and self.native.path is not None and self.native.info:
+            return self.native.info, path  # Native.detect has read it, dynamic section too
         host = self.host(path) if path is not None else None
         if host is None or path is None:
             return None
@@ -174,8 +195,13 @@ class Resolver:
     def rpath_first(self) -> bool:
         """Whether some DT_RPATH may be searched before the cache: without one (most
         interpreters), the RPATH step is skipped without loading _search."""
-        requester, chain, exe = self.caller_objects()
-        return any(o is not None and o[0].rpath for o in (requester, *chain, exe))
+        caller = self.caller
+        if caller.chain:  # not for this process: _ctypes has no l_loader
+            requester, chain, exe = self.caller_objects()
+            return any(o is not None and o[0].rpath for o in (requester, *chain, exe))
+        requester = self._requester()  # the one read this step costs: _ctypes's header
+        exe = self._read_caller(caller.executable)
+        return any(o is not None and o[0].rpath for o in (requester, exe))
 
     def find(self, name: object) -> "str | None":
         """find_library(name): memoized hits, a fresh look for anything else."""
