@@ -447,8 +447,16 @@ def test_string_table_shares_suffixes() -> None:
     (0x0A03, "libc6,AArch64"), (0x0903, "libc6,hard-float"), (0x0503, "libc6,64bit"),
     (0x1003, "libc6,double-float"), (0x1203, "libc6,4608"), (0x0007, "unknown")])
 def test_describe_flags(flags: int, text: str) -> None:
-    """print_entry's flag descriptions (glibc 2.36 has no LoongArch names)."""
-    assert _ldconfig.describe(flags) == text
+    """print_entry's flag descriptions in glibc 2.36 (which has no LoongArch names)."""
+    assert _ldconfig.describe(flags, (2, 36)) == text
+
+
+@pytest.mark.parametrize(("flags", "text"), [
+    (0x0303, "libc6,x86-64"), (0x0001, "unknown or unsupported flag"),
+    (0x0007, "unknown or unsupported flag")])
+def test_describe_flags_since_glibc_2_37(flags: int, text: str) -> None:
+    """glibc 2.37 (8ee878592c) prints any type but libc6 as one phrase."""
+    assert _ldconfig.describe(flags, (2, 37)) == text
 
 
 def test_chroot_path_resolves_like_a_chroot(tmp_path: object) -> None:
