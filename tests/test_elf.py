@@ -105,6 +105,7 @@ def _host_libraries() -> list[str]:
     return sorted({os.path.realpath(p) for p in out if os.path.isfile(p)})
 
 
+@pytest.mark.slow  # the same on every interpreter: tox runs it in py311
 @pytest.mark.host
 def test_matches_pyelftools_on_every_host_library() -> None:
     """Class, machine, type, SONAME and DT_NEEDED agree with pyelftools on every host .so."""

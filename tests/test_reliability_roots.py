@@ -310,6 +310,7 @@ def test_broken_configs(tmp_path: object, shape: str) -> None:
         assert found == "/opt/inconf/" + conf_lib
 
 
+@pytest.mark.slow  # the same on every interpreter: tox runs it in py311
 def test_conf_glob_over_thousands_of_files(tmp_path: object) -> None:
     """An include glob matching 2000 conf files: the one dir that holds the library wins."""
     root = str(tmp_path)

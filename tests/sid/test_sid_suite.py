@@ -9,6 +9,7 @@ The root has a fresh cache from its own ldconfig, so tests that read "the host's
 read glibc 2.43's.
 
 Left out, with the reason:
+- ``slow`` tests: the same on every interpreter, run once by tox (py311);
 - ``host`` tests: they compare with the host's gcc and ldconfig; the root has no gcc, and its
   ldconfig is compared by test_sid_ldconfig.py, difference by difference;
 - ``agents`` tests: OpenTelemetry and ddtrace from PyPI, on python3.11 only (tox env agents);
@@ -33,10 +34,10 @@ IGNORE = ("tests/test_packaging.py",)
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_suite_passes_on_debian_unstable_python(cached_root: Path, version: str) -> None:
-    """pytest -m 'not host and not agents' of tests/ in the root: exit 0, hundreds run."""
+    """pytest -m 'not host and not agents and not slow' of tests/ in the root: exit 0, hundreds run."""
     report = f"/tmp/suite-{version}.xml"
     argv = [python(version), "-P", "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m",
-            "not host and not agents", f"--junitxml={report}", "/src/tests"]
+            "not host and not agents and not slow", f"--junitxml={report}", "/src/tests"]
     deselect = DESELECT
     argv += [f"--deselect={d}" for d in deselect] + [f"--ignore=/src/{i}" for i in IGNORE]
     res = run(str(cached_root), argv, env={**BASE_ENV, "PYTHONPATH": deps(version)},
