@@ -60,6 +60,9 @@ AGENT_ENV = {
 SDK_PROVIDER = "opentelemetry.sdk.trace.TracerProvider"
 ANSWERS = {"c": "libc.so.6", "m": "libm.so.6"}  # glibc's sonames on every glibc Linux target
 
+# Real agents from PyPI: one interpreter (the tox env `agents`) and the distroless root.
+pytestmark = pytest.mark.agents
+
 
 class Agents:
     """The agents installed with pip --target (tests/pypi.py), next to a copy of the shim."""

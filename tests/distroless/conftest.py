@@ -107,6 +107,12 @@ def make_debian13_root(tmp_path_factory: pytest.TempPathFactory) -> Callable[[st
 
 
 @pytest.fixture(scope="session")
+def make_debian12_root(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Factory: a fresh python3-debian12 root per call, for the tests of that image alone."""
+    return _root_factory(mkroot.DEBIAN12, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
 def plain_root(make_root: Callable[[str], Path]) -> Path:
     """The image as shipped (plus the apport stand-in), never modified by tests."""
     return make_root("plain")
@@ -183,6 +189,7 @@ def pip_target(
     def install(dest: Path, image: mkroot.Image) -> None:
         if image.python not in staged:
             staging = tmp_path_factory.mktemp(f"pip-{image.name}")
+            staging.chmod(0o755)  # copytree gives DEST this mode; nonroot must read it
             pip("install", "--target", str(staging), str(shim_wheel), "gunicorn",
                 python=image.python)
             staged[image.python] = staging

@@ -79,10 +79,16 @@ def real_ldconfig(root: Path, *args: str) -> chroot.Result:
     return res
 
 
-def test_pregenerated_cache_is_upstreams(make_debian13_root: Callable[[str], Path]) -> None:
+@pytest.fixture(scope="module")
+def shipped_root(make_debian13_root: Callable[[str], Path]) -> Path:
+    """python3-debian13 as shipped (the tests below only add files under /tmp, and .pyc)."""
+    return make_debian13_root("shipped")
+
+
+def test_pregenerated_cache_is_upstreams(shipped_root: Path) -> None:
     """The cache mkroot.py generates is the one gcr.io/distroless/python3-debian13 ships for
     amd64 (python3/ldconfig/ld.so.cache.amd64), byte for byte apart from the generator."""
-    root = make_debian13_root("cache")
+    root = shipped_root
     ours, ours_gen = generator_free((root / "etc/ld.so.cache").read_bytes())
     upstream, upstream_gen = generator_free(UPSTREAM_CACHE.read_bytes())
     assert ours == upstream
@@ -96,6 +102,36 @@ def test_pregenerated_cache_is_upstreams(make_debian13_root: Callable[[str], Pat
     assert listing[1:-1] == real_ldconfig(root, "-p").stdout.splitlines()[1:-1]
     st = (root / "etc/ld.so.cache").stat()
     assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, 0, 0o644)
+
+
+# python3/testdata/debian13.yaml "import_everything": every installed module imports, so the
+# package set carries every native library the stdlib needs.
+IMPORT_EVERYTHING = """
+import pkgutil
+skip_modules = frozenset((
+  'asyncio.windows_events', 'asyncio.windows_utils', 'ctypes.wintypes',
+  'distutils._msvccompiler', 'distutils.command.bdist_msi', 'distutils.msvc9compiler',
+  'encodings.cp65001', 'encodings.mbcs', 'encodings.oem', 'multiprocessing.popen_spawn_win32',
+  '_pyrepl.windows_console', 'winreg', 'test', '_ios_support', '_pyrepl._minimal_curses',
+  '_distutils_system_mod', 'unittest.__main__', 'venv.__main__', 'dbm.gnu',
+  'lib2to3.pgen2.conv', 'turtle',
+))
+def walk_packages_onerror(failed_module_name):
+  raise Exception('failed to import module: {}'.format(repr(failed_module_name)))
+for module_info in pkgutil.walk_packages(onerror=walk_packages_onerror):
+  module_name = module_info.name
+  if module_name in skip_modules or module_name.startswith('test.'):
+    continue
+  __import__(module_name)
+print('FINISHED ENTIRE SCRIPT')
+"""
+
+
+def test_image_imports_everything(shipped_root: Path) -> None:
+    """The image's structure test python3/testdata/debian13.yaml ``import_everything``."""
+    r = chroot.run(str(shipped_root), ["-c", IMPORT_EVERYTHING], entrypoint=["/usr/bin/python3"],
+                   timeout=120)
+    assert (r.rc, r.stdout.splitlines()[-1:]) == (0, ["FINISHED ENTIRE SCRIPT"]), r.stderr[-3000:]
 
 
 # -- the differential test ------------------------------------------------------------------

@@ -77,21 +77,9 @@ CASES: dict[str, Callable[[Path], None]] = {
     "name-not-soname": lambda root: _copy_lib(root, "libother.so"),
     "ld.so.conf.d-dir": _vendor_conf,
 }
-# Where glibc 2.41 writes differently from the 2.36 rules ctypes_shim/_ldconfig.py follows
-# (the lead is redesigning it, issue 10): name -> what differs and where in glibc.
-_SKIP_TEMP = (
-    "glibc 2.39+ elf/ldconfig.c skip_dso_based_on_name() (bminor/glibc 2aa0974d25 'elf: "
-    "ldconfig should skip temporary files created by package managers' and cfb5a97a93) also "
-    "skips names containing ';' (RPM) or ending in '.dpkg-new' / '.dpkg-tmp' (2.36 skipped "
-    "only the prelink names); the 2.36 rules key this file as libffi.so.8 => "
-    "/usr/local/lib/libffi.so.8, so our cache has that entry where glibc 2.41's has the "
-    "image's /lib/x86_64-linux-gnu/libffi.so.8"
-)
-XFAIL_241: dict[str, str] = {
-    "dpkg-new": _SKIP_TEMP,
-    "dpkg-tmp": _SKIP_TEMP,
-    "rpm-semicolon": _SKIP_TEMP,
-}
+# The writer follows the glibc in the root, so no case differs from 2.41 (the 2.39 skip of
+# package managers' temporary files included: the dpkg-new/dpkg-tmp/rpm-semicolon cases).
+XFAIL_241: dict[str, str] = {}  # the writer follows the root's glibc (2.41 here)
 
 
 @pytest.fixture(scope="module")
