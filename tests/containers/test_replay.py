@@ -36,6 +36,8 @@ def test_replay_is_the_built_image(
     base_env = podman.inspect(distroless_tag(recipe.image))["Config"]["Env"]  # type: ignore[index]
     added = dict(e.split("=", 1) for e in config["Env"] if e not in base_env)  # type: ignore[index, attr-defined]
     assert added == replay.ROUTE_ENV[route]
+    # The replay reads the Dockerfile with the build args this build used.
+    assert replay.BUILD_ARGS[recipe.image.name] == recipe.build_args
     final = replay.dockerfile(route, recipe.image.name)["final"]
     assert config["Entrypoint"] == final["ENTRYPOINT"] == ["/usr/bin/python3", "-m", "gunicorn"]  # type: ignore[index]
     assert config["Cmd"] == final["CMD"]  # type: ignore[index]
