@@ -105,7 +105,6 @@ def assert_served(out: dict[str, Any], n: int = 6) -> None:
         assert {k: v["soname"] for k, v in body["libraries"].items()} == SONAMES
         for name, lib in body["libraries"].items():
             assert "error" not in lib and lib["symbol"], (name, lib)
-    assert len({body["pid"] for _, body in out["responses"]}) >= 1
     assert out["exit_code"] == "0", out["log"]
 
 
