@@ -49,7 +49,7 @@ def _chain(here: str) -> "object | None":
 
     path = sys.path
     if here in path:  # site made every entry absolute, and __file__ is entry + name
-        rest = path[path.index(here) + 1:]
+        rest = path[path.index(here) + 1:]  # (site.removeduppaths() left no second copy)
     else:  # an unusual spelling (a symlink, a relative entry): skip every spelling of ours
         real = os.path.realpath(here)
         rest = [p for p in path if os.path.realpath(p or os.curdir) != real]
@@ -63,7 +63,7 @@ def _chain(here: str) -> "object | None":
         spec.loader.exec_module(module)
     except Exception as e:  # what site.execsitecustomize prints; start-up goes on
         if sys.flags.verbose:
-            sys.excepthook(*sys.exc_info())  # type: ignore[arg-type]
+            sys.excepthook(*sys.exc_info())
         else:
             sys.stderr.write("Error in sitecustomize; set PYTHONVERBOSE for traceback:\n"
                              f"{type(e).__name__}: {e}\n")
