@@ -18,6 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterable, Sequence
 
+    from . import _resolve
     from ._resolve import Resolver
 
 PROG = "ctypes-shim"
@@ -233,16 +234,18 @@ def _cmd_find(args: argparse.Namespace) -> int:
     stock = _stock_find_library() if args.compare else None
     results = []
     for name in args.names:
-        trace: list[tuple[str, str, str]] = []
+        trace: list[_resolve.Step] = []
         answer = resolver.lookup(name, trace=trace)
         result: dict[str, Any] = {"name": name, "found": answer is not None, "result": answer}
         if stock is not None:
             result["stock"] = _call_stock(stock, name)
         if args.explain:
-            taken = [t for t in trace if t[2].startswith("taken")]
-            result["source"] = taken[-1][0] if taken else None
-            result["path"] = taken[-1][1] if taken and taken[-1][0] != "musl" else None
-            result["trace"] = [{"source": s, "candidate": c, "verdict": v} for s, c, v in trace]
+            taken = [t for t in trace if t.outcome == "taken"]
+            result["source"] = taken[-1].source if taken else None
+            result["path"] = taken[-1].subject if taken and taken[-1].source != "musl" else None
+            result["trace"] = [{"source": t.source, "candidate": t.subject,
+                                "outcome": t.outcome, "detail": t.detail,
+                                "verdict": t.verdict} for t in trace]
             if result["path"]:
                 result.update(_needed(resolver, result["path"]))
         results.append(result)
@@ -352,7 +355,7 @@ def _needed(resolver: Resolver, path: str) -> dict[str, Any]:
     native = resolver.native
     from . import _ldpaths  # noqa: PLC0415
 
-    system = [(d, "system dir") for d in _ldpaths.system_dirs(
+    system = [(d, "system dir") for d in _ldpaths.loader_dirs(
         root=resolver.root, bits=native.bits, triplet=_ldpaths.multiarch())]
     out = []
     for soname in needed:
@@ -413,7 +416,7 @@ def _loadable_in(resolver: Resolver, directory: str, soname: str,
 
 
 def _cmd_ldconfig(args: argparse.Namespace) -> int:
-    from . import _ldconfig, _ldpaths  # noqa: PLC0415
+    from . import _ldconfig, _ldpaths, _ldscan  # noqa: PLC0415
 
     name = args.cache or _ldconfig.LD_SO_CACHE
     if args.print_cache:
@@ -435,7 +438,7 @@ def _cmd_ldconfig(args: argparse.Namespace) -> int:
     if not args.root:
         raise UsageError("ldconfig: writing a cache needs --root ROOT (use --root / for this "
                          "machine); -p prints one")
-    scan = _ldconfig.scan(args.root, args.conf)
+    scan = _ldscan.scan(args.root, args.conf)
     data = _ldconfig.build(scan)
     target = _ldconfig.output_path(args.root, name)
     try:
@@ -492,7 +495,8 @@ def _doctor(root: str) -> dict[str, Any]:
     report: dict[str, Any] = {"version": __version__, "root": root}
 
     broken = []
-    for module in ("_elf", "_ldcache", "_ldpaths", "_resolve", "_patch", "_ldconfig"):
+    for module in ("_elf", "_ldcache", "_ldpaths", "_ldscan", "_resolve", "_search", "_patch",
+                   "_ldconfig"):
         try:
             __import__(f"ctypes_shim.{module}")
         except Exception as e:  # a broken install: missing or unimportable module
@@ -508,7 +512,7 @@ def _doctor(root: str) -> dict[str, Any]:
         report["shim"]["broken"] = broken
         return _finish(report, problems, notes)
 
-    from . import _ldconfig, _resolve  # noqa: PLC0415
+    from . import _ldconfig, _ldscan, _resolve  # noqa: PLC0415
 
     resolver = _resolve.Resolver(root=root)
     native = resolver.native
@@ -550,7 +554,7 @@ def _doctor(root: str) -> dict[str, Any]:
         section["error"] = why
         problems.append(f"ld.so.cache cannot be read: {why}")
         return _finish(report, problems, notes)
-    fresh = _ldconfig.scan(root)
+    fresh = _ldscan.scan(root)
     cached = {(e.key, e.value, e.flags) for e in cache.entries}
     missing = [e for e in fresh.entries if (e.key, e.value, e.flags) not in cached]
     found = {(e.key, e.value): e for e in fresh.entries}
@@ -627,9 +631,9 @@ def _libc(root: str, resolver: Resolver) -> dict[str, Any]:
         if text and text.startswith("glibc "):
             return {"name": "glibc", "version": text.split()[1], "path": None,
                     "from": "os.confstr('CS_GNU_LIBC_VERSION')"}
-    trace: list[tuple[str, str, str]] = []
+    trace: list[_resolve.Step] = []
     resolver.lookup("c", trace=trace)
-    taken = [c for s, c, v in trace if v.startswith("taken") and "/" in c]
+    taken = [t.subject for t in trace if t.outcome == "taken" and "/" in t.subject]
     if not taken:
         return {"name": None, "version": None, "path": None}
     version = _glibc_version(resolver.root, taken[-1])

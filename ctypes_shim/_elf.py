@@ -7,11 +7,10 @@ their section headers stripped still work.  No read is larger than a fixed bound
 hostile file cannot make us allocate or read much.
 """
 
-from __future__ import annotations
-
 import os
 import stat
 import struct
+import sys
 
 TYPE_CHECKING = False  # importing typing costs ~10 ms; mypy knows this idiom
 
@@ -31,6 +30,9 @@ EM_386, EM_SPARC, EM_MIPS, EM_PPC, EM_PPC64, EM_S390 = 3, 2, 8, 20, 21, 22
 EM_ARM, EM_SPARCV9, EM_X86_64, EM_AARCH64, EM_RISCV, EM_LOONGARCH = 40, 43, 62, 183, 243, 258
 EF_ARM_ABI_FLOAT_SOFT, EF_ARM_ABI_FLOAT_HARD = 0x200, 0x400
 
+PT_GNU_PROPERTY, NT_GNU_PROPERTY_TYPE_0 = 0x6474E553, 5
+GNU_PROPERTY_X86_ISA_1_NEEDED = 0xC0008002
+
 _MAX_PHNUM = 512  # real libraries have about 10; glibc's own limit is far lower in practice
 _MAX_DYN_BYTES = 64 * 1024  # 4096 Elf64_Dyn entries
 _MAX_STR = 4096  # longer than any path glibc accepts
@@ -43,12 +45,12 @@ class ELFInvalid(ValueError):
 class ELFInfo:
     """What the resolver needs to know about one ELF file."""
 
-    __slots__ = ("data", "elf_class", "flags", "interp", "machine", "needed", "osabi", "soname",
-                 "type")
+    __slots__ = ("data", "elf_class", "flags", "gnu_property", "interp", "machine", "needed",
+                 "osabi", "soname", "type")
 
     def __init__(self, elf_class: int, data: int, osabi: int,  # noqa: PLR0917 -- header fields
-                 e_type: int, machine: int, flags: int, soname: str | None, interp: str | None,
-                 needed: tuple[str, ...]) -> None:
+                 e_type: int, machine: int, flags: int, soname: "str | None", interp: "str | None",
+                 needed: "tuple[str, ...]") -> "None":
         self.elf_class = elf_class  # ELFCLASS32 or ELFCLASS64
         self.data = data  # ELFDATA2LSB or ELFDATA2MSB
         self.osabi = osabi
@@ -58,9 +60,10 @@ class ELFInfo:
         self.soname = soname  # DT_SONAME, or None
         self.interp = interp  # PT_INTERP, or None
         self.needed = needed  # DT_NEEDED, in order
+        self.gnu_property: tuple[int, int, int] | None = None  # PT_GNU_PROPERTY offset, size, align
 
     @property
-    def abi(self) -> tuple[int, int, int, int]:
+    def abi(self) -> "tuple[int, int, int, int]":
         """The key two objects must share to be loaded into one process."""
         float_abi = self.flags & EF_ARM_ABI_FLOAT_HARD if self.machine == EM_ARM else 0
         return (self.elf_class, self.data, self.machine, float_abi)
@@ -70,7 +73,7 @@ class ELFInfo:
                 f"type={self.type}, soname={self.soname!r})")
 
 
-def read_elf(path: str, *, dynamic: bool = True) -> ELFInfo:
+def read_elf(path: str, *, dynamic: bool = True) -> "ELFInfo":
     """Read the ELF identification and dynamic section of *path*.
 
     Raises ELFInvalid for anything that is not a readable ELF file (including FIFOs and
@@ -92,12 +95,12 @@ def read_elf(path: str, *, dynamic: bool = True) -> ELFInfo:
         os.close(fd)
 
 
-def parse_elf(data: bytes) -> ELFInfo:
+def parse_elf(data: bytes) -> "ELFInfo":
     """Parse ELF *data* held in memory (for tests and fuzzing)."""
     return _parse(lambda offset, size: data[offset:offset + size])
 
 
-def _parse(read: Reader, *, dynamic: bool = True) -> ELFInfo:
+def _parse(read: "Reader", *, dynamic: bool = True) -> "ELFInfo":
     ident = read(0, 64)
     if len(ident) < 16 or ident[:4] != b"\x7fELF":
         raise ELFInvalid("no ELF magic")
@@ -129,6 +132,7 @@ def _parse(read: Reader, *, dynamic: bool = True) -> ELFInfo:
         raise ELFInvalid("truncated ELF header") from e
 
     interp = soname = None
+    gnu_property = None
     interp_read = False
     needed: tuple[str, ...] = ()
     psize = struct.calcsize(phdr)
@@ -144,13 +148,15 @@ def _parse(read: Reader, *, dynamic: bool = True) -> ELFInfo:
     for i in range(phnum):
         fields = struct.unpack_from(phdr, table, i * phentsize)
         if elf_class == ELFCLASS64:
-            p_type, _, p_offset, p_vaddr, _, p_filesz = fields[:6]
+            p_type, _, p_offset, p_vaddr, _, p_filesz, _, p_align = fields
         else:
-            p_type, p_offset, p_vaddr, _, p_filesz = fields[:5]
+            p_type, p_offset, p_vaddr, _, p_filesz, _, _, p_align = fields
         if p_type == PT_LOAD:
             loads.append((p_vaddr, p_filesz, p_offset))
         elif p_type == PT_DYNAMIC:
             dynamic_segment = (p_offset, p_filesz)
+        elif p_type == PT_GNU_PROPERTY:
+            gnu_property = (p_offset, p_filesz, p_align)
         elif p_type == PT_INTERP and not interp_read:  # the kernel uses the first one only
             interp_read = True
             raw = read(p_offset, min(p_filesz, _MAX_STR))
@@ -182,17 +188,19 @@ def _parse(read: Reader, *, dynamic: bool = True) -> ELFInfo:
                 needed = tuple(s for s in (_read_str(read, base + o) for o in needed_offs) if s)
     elif dynamic and e_type == ET_DYN:
         raise ELFInvalid("shared object without PT_DYNAMIC")
-    return ELFInfo(elf_class, data, osabi, e_type, machine, flags, soname, interp, needed)
+    info = ELFInfo(elf_class, data, osabi, e_type, machine, flags, soname, interp, needed)
+    info.gnu_property = gnu_property
+    return info
 
 
-def _vaddr_to_offset(loads: list[tuple[int, int, int]], vaddr: int) -> int | None:
+def _vaddr_to_offset(loads: "list[tuple[int, int, int]]", vaddr: int) -> "int | None":
     for p_vaddr, p_filesz, p_offset in loads:
         if p_vaddr <= vaddr < p_vaddr + p_filesz:
             return vaddr - p_vaddr + p_offset
     return None
 
 
-def _read_str(read: Reader, offset: int) -> str | None:
+def _read_str(read: "Reader", offset: int) -> "str | None":
     raw = read(offset, _MAX_STR)
     end = raw.find(b"\0")
     if end <= 0:  # empty, or no terminator within the bound: treat as absent
@@ -200,33 +208,110 @@ def _read_str(read: Reader, offset: int) -> str | None:
     return raw[:end].decode("utf-8", "surrogateescape")
 
 
-def is_shared_object(info: ELFInfo) -> bool:
+def is_shared_object(info: "ELFInfo") -> bool:
     """What ldconfig accepts as a library: ET_DYN, Linux OS ABI."""
     return info.type == ET_DYN and info.osabi in (OSABI_SYSV, OSABI_GNU)
 
 
-def cache_flags(info: ELFInfo) -> int:
-    """The ld.so.cache flags ldconfig gives this object (glibc sysdeps/*/readelflib.c).
+FLAG_ELF, FLAG_ELF_LIBC6 = 0x0001, 0x0003  # the type byte of cache flags (ldconfig.h)
+_X86 = frozenset(("x86_64", "i386", "i486", "i586", "i686"))
+# elf/readlib.c + sysdeps/unix/sysv/linux/*/ldconfig.h: a PT_INTERP or DT_NEEDED that makes
+# an object without machine-specific flags (i386 on x86) "libc6" rather than plain "ELF".
+_X86_INTERPRETERS = frozenset(("/lib/ld-linux-x86-64.so.2", "/lib/ld-linux.so.2",
+                               "/libx32/ld-linux-x32.so.2", "/lib64/ld-linux-x86-64.so.2"))
+_ARM_INTERPRETERS = frozenset(("/lib/ld-linux-aarch64.so.1", "/lib/ld-linux-aarch64_be.so.1",
+                               "/lib/ld-linux-aarch64_ilp32.so.1", "/lib/ld-linux.so.3",
+                               "/lib/ld-linux-aarch64_be_ilp32.so.1", "/lib/ld-linux-armhf.so.3"))
+_KNOWN_LIBS = frozenset(("libc.so.6", "libm.so.6"))
+_OTHER_64 = {EM_PPC64: 0x0503, EM_S390: 0x0403, EM_SPARCV9: 0x0103, EM_MIPS: 0x0703}
 
-    Returns -1 for machines ldconfig does not know.
+
+def cache_flags(info: "ELFInfo", machine: "str | None" = None) -> "int | None":
+    """The ld.so.cache flags glibc's ldconfig built for *machine* (os.uname().machine by
+    default) gives this object, or None when that ldconfig skips it as "for unknown
+    machine" (sysdeps/unix/sysv/linux/{x86,arm,...}/readelflib.c).
+
+    This is the one place that maps an ELF header to cache flags: the cache writer keys
+    files with it, and the resolver derives from it which entries fit the interpreter.
     """
+    machine = machine or os.uname().machine
+    if info.data != (ELFDATA2LSB if sys.byteorder == "little" else ELFDATA2MSB):
+        return None  # ldconfig reads e_type in its own byte order: never ET_DYN
     m, cls = info.machine, info.elf_class
-    if m == EM_X86_64:
-        return 0x0303 if cls == ELFCLASS64 else 0x0803
-    if m == EM_AARCH64:
-        return 0x0A03
-    if m == EM_ARM:
-        if info.flags & EF_ARM_ABI_FLOAT_HARD:
-            return 0x0903
-        if info.flags & EF_ARM_ABI_FLOAT_SOFT:
-            return 0x0B03
-        return 0x0003
+    if machine in _X86:  # x86/readelflib.c knows exactly these
+        if m == EM_X86_64:
+            return 0x0303 if cls == ELFCLASS64 else 0x0803
+        if m == EM_386 and cls == ELFCLASS32:
+            return _libc_type(info, _X86_INTERPRETERS)
+        return None
+    if machine == "aarch64" or machine.startswith("arm"):  # arm/readelflib.c
+        if cls == ELFCLASS64:
+            return 0x0A03
+        if info.flags >> 24 == 5:  # EABI version 5: the float ABI is in e_flags
+            if info.flags & EF_ARM_ABI_FLOAT_HARD:
+                return 0x0903
+            return 0x0B03 if info.flags & EF_ARM_ABI_FLOAT_SOFT else FLAG_ELF_LIBC6
+        return _libc_type(info, _ARM_INTERPRETERS)
+    # Other machines: their readelflib.c rules, as far as they depend on the header.
     if cls == ELFCLASS64:
         if m == EM_RISCV:  # double-float ABI (lp64d) or soft
             return 0x1003 if info.flags & 0x6 == 0x4 else 0x0F03
         if m == EM_LOONGARCH:
             return 0x1203 if info.flags & 0x7 == 0x3 else 0x1103
-        return {EM_PPC64: 0x0503, EM_S390: 0x0403, EM_SPARCV9: 0x0103, EM_MIPS: 0x0703}.get(m, -1)
-    if m in (EM_386, EM_PPC, EM_S390, EM_SPARC, EM_MIPS, EM_RISCV):
-        return 0x0003
-    return -1
+        return _OTHER_64.get(m)
+    if m in (EM_386, EM_PPC, EM_S390, EM_SPARC, EM_MIPS, EM_RISCV, EM_ARM):
+        return _libc_type(info, frozenset())
+    return None
+
+
+def _libc_type(info: "ELFInfo", interpreters: "frozenset[str]") -> int:
+    if info.interp in interpreters or any(n in _KNOWN_LIBS for n in info.needed):
+        return FLAG_ELF_LIBC6
+    return FLAG_ELF
+
+
+def x86_isa_level(path: str, info: "ELFInfo") -> int:
+    """The x86 ISA level a library needs (GNU_PROPERTY_X86_ISA_1_NEEDED in its
+    PT_GNU_PROPERTY notes), as ldconfig stores it for glibc-hwcaps entries
+    (sysdeps/x86/dl-prop.h); 0 when absent or malformed."""
+    if info.gnu_property is None:
+        return 0
+    p_offset, p_filesz, p_align = info.gnu_property
+    end = "<" if info.data == ELFDATA2LSB else ">"
+    word = 8 if info.elf_class == ELFCLASS64 else 4
+    if p_align != word:
+        return 0
+    try:
+        with open(path, "rb") as f:
+            f.seek(p_offset)
+            data = f.read(min(p_filesz, _MAX_DYN_BYTES))
+    except (OSError, ValueError, OverflowError):
+        return 0
+    try:
+        note = 0
+        while note + 12 < len(data):
+            namesz, descsz, n_type = struct.unpack_from(end + "III", data, note)
+            if namesz == 4 and n_type == NT_GNU_PROPERTY_TYPE_0 and \
+                    data[note + 12:note + 16] == b"GNU\0":
+                if descsz < 8 or descsz % word:
+                    return 0
+                ptr, ptr_end = note + 16, note + 16 + descsz
+                last = 0
+                while ptr_end - ptr >= 8:
+                    p_kind, datasz = struct.unpack_from(end + "II", data, ptr)
+                    if p_kind < last or ptr + 8 + datasz > ptr_end:
+                        return 0
+                    last = p_kind
+                    if p_kind > GNU_PROPERTY_X86_ISA_1_NEEDED:
+                        return 0
+                    if p_kind == GNU_PROPERTY_X86_ISA_1_NEEDED:
+                        if datasz != 4:
+                            return 0
+                        needed, = struct.unpack_from(end + "I", data, ptr + 8)
+                        return needed.bit_length() - 1 if needed else 0
+                    ptr += 8 + (datasz + word - 1) // word * word
+                return 0
+            note += 12 + (namesz + word - 1) // word * word + (descsz + word - 1) // word * word
+    except struct.error:
+        return 0
+    return 0

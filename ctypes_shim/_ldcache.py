@@ -8,8 +8,6 @@ uint32 key, value} whose string offsets count from the end of the entry array.  
 "compat" layout is an old cache followed by a new one at the next 8-byte boundary.
 """
 
-from __future__ import annotations
-
 import os
 import stat
 import struct
@@ -23,9 +21,16 @@ HWCAP_EXTENSION_MASK = 0x3FF << 32  # bits 32..41: ISA level; bit 62 marks a gli
 DL_CACHE_HWCAP_EXTENSION = 1 << 62
 MAX_CACHE_BYTES = 64 * 1024 * 1024  # a busy distribution's cache is well under 1 MiB
 
-_NEW_HEADER = "20sIIB3xI12x"  # magic+version, nlibs, len_strings, flags, extension_offset
-_NEW_ENTRY = "iIIIQ"  # flags, key, value, osversion (unused), hwcap
-_OLD_ENTRY = "iII"  # flags, key, value
+# The layout, in struct formats (without the byte order); the writer in _ldconfig packs
+# with the same ones.
+NEW_HEADER = "20sIIB3xI12x"  # magic+version, nlibs, len_strings, flags, extension_offset
+NEW_ENTRY = "iIIIQ"  # flags, key, value, osversion (unused), hwcap
+OLD_HEADER = "11sxI"  # magic, nlibs
+OLD_ENTRY = "iII"  # flags, key, value
+EXT_HEADER = "II"  # magic, count
+EXT_SECTION = "IIII"  # tag, flags, offset (from the start of the file), size
+NEW_HEADER_SIZE, NEW_ENTRY_SIZE, OLD_HEADER_SIZE, OLD_ENTRY_SIZE = 48, 24, 16, 12
+EXT_HEADER_SIZE, EXT_SECTION_SIZE = 8, 16
 _MAX_STR = 4096  # PATH_MAX: no key or path the loader uses is longer
 _MAX_HWCAPS = 1024  # glibc knows a handful of glibc-hwcaps subdirectories per architecture
 
@@ -69,6 +74,19 @@ def libcmp(p1: bytes, p2: bytes) -> int:
     return -_sc(p2[j]) if j < n2 else 0
 
 
+def accepted_flags(flags: "int | None") -> "frozenset[int] | None":
+    """The entry flags glibc's loader takes for an interpreter whose own flags (as ldconfig
+    would give them) are *flags* (sysdeps/*/dl-cache.h _dl_cache_check_flags).  None: any
+    libc6 entry, as stock CPython's "libc6" regex accepts on unknown machines."""
+    if flags is None:
+        return None
+    if flags in (0x0903, 0x0B03):  # ARM hard/soft float also take untagged libc6 entries
+        return frozenset((flags, 0x0003))
+    if flags & 0xFF00 == 0:  # the generic check: libc6, or ELF that needs no libc
+        return frozenset((0x0001, 0x0003))
+    return frozenset((flags,))
+
+
 class CacheInvalid(ValueError):
     """The data is not an ld.so.cache we can read."""
 
@@ -79,7 +97,7 @@ class CacheEntry:
     __slots__ = ("flags", "hwcap", "hwcap_name", "key", "value")
 
     def __init__(self, flags: int, key: str, value: str, hwcap: int = 0,
-                 hwcap_name: str | None = None) -> None:
+                 hwcap_name: "str | None" = None) -> "None":
         self.flags = flags
         self.key = key
         self.value = value
@@ -103,15 +121,15 @@ class Cache:
 
     __slots__ = ("byteorder", "entries", "format", "generator")
 
-    def __init__(self, entries: tuple[CacheEntry, ...], fmt: str, byteorder: str,
-                 generator: str | None) -> None:
+    def __init__(self, entries: "tuple[CacheEntry, ...]", fmt: str, byteorder: str,
+                 generator: "str | None") -> "None":
         self.entries = entries
         self.format = fmt  # "new", "old" or "compat"
         self.byteorder = byteorder  # "little" or "big"
         self.generator = generator  # "ldconfig (Debian GLIBC ...) ...", new format only
 
 
-def read_cache(path: str) -> Cache:
+def read_cache(path: str) -> "Cache":
     """Read and parse the cache file at *path* (OSError if unreadable, CacheInvalid if bad)."""
     return parse_cache(read_bytes(path))
 
@@ -139,17 +157,17 @@ class _Layout:
     __slots__ = ("_table", "base", "byteorder", "end", "ext_off", "flags", "format", "keys",
                  "strings", "values")
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes) -> "None":
         if data.startswith(MAGIC_NEW):
             self._new(data, 0, "new")
             return
         if not data.startswith(MAGIC_OLD):
             raise CacheInvalid("unknown cache magic")
         end = "<" if sys.byteorder == "little" else ">"
-        if len(data) < 16:
+        if len(data) < OLD_HEADER_SIZE:
             raise CacheInvalid("truncated old-format header")
-        (nlibs,) = struct.unpack_from(end + "I", data, 12)
-        entries_end = 16 + nlibs * 12
+        _, nlibs = struct.unpack_from(end + OLD_HEADER, data, 0)
+        entries_end = OLD_HEADER_SIZE + nlibs * OLD_ENTRY_SIZE
         if entries_end > len(data):
             raise CacheInvalid("old-format entry table runs past the end")
         new_at = (entries_end + 7) & ~7
@@ -159,10 +177,10 @@ class _Layout:
         self.format, self.byteorder, self.end, self.base, self.ext_off = (
             "old", sys.byteorder, end, entries_end, 0)
         self.strings = data[entries_end:]  # old offsets count from the end of the entries
-        self._columns(data[16:entries_end], 3)
+        self._columns(data[OLD_HEADER_SIZE:entries_end], OLD_ENTRY_SIZE // 4)
 
-    def _new(self, data: bytes, base: int, fmt: str) -> None:
-        if len(data) < base + 48:
+    def _new(self, data: bytes, base: int, fmt: str) -> "None":
+        if len(data) < base + NEW_HEADER_SIZE:
             raise CacheInvalid("truncated header")
         flags = data[base + 28] & 3
         if flags == 1:
@@ -171,14 +189,14 @@ class _Layout:
         self.byteorder = {0: sys.byteorder, 2: "little", 3: "big"}[flags]
         self.end = end = "<" if self.byteorder == "little" else ">"
         _, nlibs, _len_strings, _, self.ext_off = struct.unpack_from(
-            end + _NEW_HEADER, data, base)
-        table = base + 48
-        if (len(data) - table) // 24 < nlibs:
+            end + NEW_HEADER, data, base)
+        table = base + NEW_HEADER_SIZE
+        if (len(data) - table) // NEW_ENTRY_SIZE < nlibs:
             raise CacheInvalid("entry table runs past the end")
         self.strings = data[base:]  # offsets count from the start of the new header
-        self._columns(data[table:table + nlibs * 24], 6)
+        self._columns(data[table:table + nlibs * NEW_ENTRY_SIZE], NEW_ENTRY_SIZE // 4)
 
-    def _columns(self, table: bytes, words: int) -> None:
+    def _columns(self, table: bytes, words: int) -> "None":
         """flags, key and value offsets of every entry (*words* 32-bit words long)."""
         self._table = table
         if self.byteorder == sys.byteorder:  # as the loader reads it: in place, in C
@@ -192,14 +210,14 @@ class _Layout:
             self.flags, self.keys, self.values = (list(c) for c in columns[:3])
 
     @property
-    def hwcaps(self) -> list[int]:
+    def hwcaps(self) -> "list[int]":
         """Each entry's hwcap word (0 in the old format); only listing needs them."""
         if self.format == "old":
             return [0] * len(self.keys)
-        return [row[4] for row in struct.iter_unpack(self.end + _NEW_ENTRY, self._table)]
+        return [row[4] for row in struct.iter_unpack(self.end + NEW_ENTRY, self._table)]
 
 
-def parse_cache(data: bytes) -> Cache:
+def parse_cache(data: bytes) -> "Cache":
     """Parse ld.so.cache *data*; raise CacheInvalid on anything malformed."""
     layout = _Layout(data)
     strings, end = layout.strings, layout.end
@@ -235,7 +253,7 @@ class CacheIndex:
                  "format")
     SCANS_BEFORE_INDEX = 8  # a scan costs ~1/20 of building the index (536 entries here)
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes) -> "None":
         layout = _Layout(data)
         self.format, self.byteorder = layout.format, layout.byteorder
         self._flags, self._keys, self._values = layout.flags, layout.keys, layout.values
@@ -246,7 +264,7 @@ class CacheIndex:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def matches(self, prefix: str) -> list[tuple[str, int, int]]:
+    def matches(self, prefix: str) -> "list[tuple[str, int, int]]":
         """(key, flags, value offset) of the entries whose key starts with *prefix*
         ("lib<name>."), in cache order."""
         raw = prefix.encode("utf-8", "surrogateescape")
@@ -272,7 +290,7 @@ class CacheIndex:
                 out.append((key, self._flags[number], self._values[number]))
         return out
 
-    def _scan(self, needle: bytes) -> list[int]:
+    def _scan(self, needle: bytes) -> "list[int]":
         strings, keys = self._strings, self._keys
         found = []
         at = strings.find(needle)
@@ -287,7 +305,7 @@ class CacheIndex:
             at = strings.find(needle, at + 1)
         return sorted(found)
 
-    def _index(self) -> dict[str, tuple[int, ...]]:
+    def _index(self) -> "dict[str, tuple[int, ...]]":
         # latin-1 maps each byte to one character, so byte offsets index the text as is.
         text = self._strings.decode("latin-1")
         index: dict[str, list[int]] = {}
@@ -298,7 +316,7 @@ class CacheIndex:
                     index.setdefault(text[offset + 3:dot], []).append(number)
         return {stem: tuple(numbers) for stem, numbers in index.items()}
 
-    def _key(self, number: int) -> str | None:
+    def _key(self, number: int) -> "str | None":
         offset = self._keys[number]
         stop = self._strings.find(b"\0", offset, offset + _MAX_STR)
         if stop < 0:
@@ -317,30 +335,31 @@ def _string(strings: bytes, offset: int) -> str:
     return strings[offset:stop].decode("utf-8", "surrogateescape")
 
 
-def _sections(data: bytes, base: int, ext_off: int, end: str) -> list[tuple[int, int, int]]:
+def _sections(data: bytes, base: int, ext_off: int, end: str) -> "list[tuple[int, int, int]]":
     """The extension directory: (tag, offset, size) triples; empty when absent or bad."""
     at = ext_off  # counts from the start of the file, even behind an old-format part
-    if ext_off % 4 or at + 8 > len(data):
+    if ext_off % 4 or at + EXT_HEADER_SIZE > len(data):
         return []
-    magic, count = struct.unpack_from(end + "II", data, at)
-    if magic != EXTENSION_MAGIC or count > (len(data) - at - 8) // 16:
+    magic, count = struct.unpack_from(end + EXT_HEADER, data, at)
+    if magic != EXTENSION_MAGIC or count > (len(data) - at - EXT_HEADER_SIZE) // EXT_SECTION_SIZE:
         return []
     out = []
     for i in range(count):
-        tag, _flags, offset, size = struct.unpack_from(end + "IIII", data, at + 8 + 16 * i)
+        tag, _flags, offset, size = struct.unpack_from(
+            end + EXT_SECTION, data, at + EXT_HEADER_SIZE + EXT_SECTION_SIZE * i)
         if offset + size <= len(data):
             out.append((tag, offset, size))
     return out
 
 
-def _generator(data: bytes, base: int, ext_off: int, end: str) -> str | None:
+def _generator(data: bytes, base: int, ext_off: int, end: str) -> "str | None":
     for tag, offset, size in _sections(data, base, ext_off, end):
         if tag == EXT_TAG_GENERATOR:
             return data[offset:offset + size].decode("utf-8", "replace")
     return None
 
 
-def _hwcap_names(data: bytes, base: int, ext_off: int, end: str) -> tuple[str, ...]:
+def _hwcap_names(data: bytes, base: int, ext_off: int, end: str) -> "tuple[str, ...]":
     for tag, offset, size in _sections(data, base, ext_off, end):
         if tag == EXT_TAG_HWCAPS and size % 4 == 0 and size // 4 <= _MAX_HWCAPS:
             offsets = struct.unpack_from(f"{end}{size // 4}I", data, offset)

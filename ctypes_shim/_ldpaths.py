@@ -26,8 +26,10 @@ _TRIPLETS = {  # os.uname().machine, pointer bits -> Debian multiarch triplet
 }
 
 
-def join(root: str, path: str) -> str:
-    """*path* (absolute, as seen inside *root*) as a path on this machine."""
+def kernel_path(root: str, path: str) -> str:
+    """*path* appended to *root* as the host kernel would open it, following symlinks out
+    of the root.  Only for refusing a write that would escape the root; every read goes
+    through host_path()."""
     if root == "/":
         return path
     return root.rstrip("/") + "/" + path.lstrip("/")
@@ -73,8 +75,10 @@ def chroot_path(root: str, path: str, base: str | None = None) -> str | None:
 
 
 def host_path(root: str, path: str) -> str | None:
-    """*path*, as seen inside *root*, as a path on this machine: as is for the real root,
-    else through chroot_path()."""
+    """*path*, as seen inside *root*, as a path on this machine: what a process chrooted
+    into *root* would open.  Every file the package reads below a root goes through here,
+    so an absolute symlink inside the root never leads to the host's file.  As is for
+    the real root; None after too many symlinks."""
     return path if root == "/" else chroot_path(root, path)
 
 
@@ -87,29 +91,52 @@ def multiarch() -> str | None:
     return _TRIPLETS.get((os.uname().machine, bits))
 
 
-def default_dirs(*, bits: int = 64, triplet: str | None = None) -> tuple[str, ...]:
-    """The default dirs the scan reads: multiarch, lib64 (64-bit), lib, for every layout.
+def _libc_dirs(triplet: str | None) -> tuple[str, ...]:
+    return ((f"/lib/{triplet}", f"/usr/lib/{triplet}") if triplet else ()) + (
+        "/lib64", "/usr/lib64", "/lib", "/usr/lib")
 
-    The loader itself searches only some of them; see system_dirs().
+
+def multiarch_layout(*, root: str = "/", triplet: str | None = None) -> bool:
+    """Whether the glibc of *root* is built with Debian's multiarch dirs.
+
+    Decided by where the root's libc.so.6 lies; a root without one (a bare test tree)
+    follows the glibc this interpreter runs on.
     """
-    dirs = []
-    if triplet:
-        dirs += ["/lib/" + triplet, "/usr/lib/" + triplet]
+    if not triplet:
+        return False
+    for directory in _libc_dirs(triplet):
+        host = host_path(root, directory + "/libc.so.6")
+        if host is not None and os.path.exists(host):
+            return "/" + triplet in directory
+    if root != "/":
+        return multiarch_layout(triplet=triplet)
+    return True  # no libc.so.6 anywhere we know: a Debian-style default
+
+
+def ldconfig_dirs(*, root: str = "/", triplet: str | None = None, bits: int = 64,
+                  machine: str | None = None) -> tuple[str, ...]:
+    """The dirs ldconfig caches after ld.so.conf's (elf/ldconfig.c add_system_dir(SLIBDIR),
+    add_system_dir(LIBDIR)): Debian's are /lib/<triplet>, /usr/lib/<triplet>, /lib, /usr/lib
+    (`ldconfig -v` lists them as `<builtin>`); upstream x86_64 expands /lib64 to /lib,
+    /lib64 and /libx32."""
+    if multiarch_layout(root=root, triplet=triplet):
+        return (f"/lib/{triplet}", f"/usr/lib/{triplet}", "/lib", "/usr/lib")
+    if (machine or os.uname().machine) == "x86_64" and bits == 64:
+        return ("/lib", "/lib64", "/libx32", "/usr/lib", "/usr/lib64", "/usr/libx32")
     if bits == 64:
-        dirs += ["/lib64", "/usr/lib64"]
-    return (*dirs, "/lib", "/usr/lib")
+        return ("/lib", "/lib64", "/usr/lib", "/usr/lib64")
+    return ("/lib", "/usr/lib")
 
 
-def system_dirs(*, root: str = "/", bits: int = 64,
-                triplet: str | None = None) -> tuple[str, ...]:
-    """The dirs glibc's loader searches without a cache (its "system search path").
-
-    Debian's ld.so searches /lib/<triplet>, /usr/lib/<triplet>, /lib, /usr/lib and not
-    /lib64; distributions without multiarch dirs search /lib64 and /usr/lib64 (64-bit).
-    """
-    if triplet and any(os.path.isdir(join(root, d + triplet)) for d in ("/lib/", "/usr/lib/")):
-        return ("/lib/" + triplet, "/usr/lib/" + triplet, "/lib", "/usr/lib")
-    return default_dirs(bits=bits, triplet=None)
+def loader_dirs(*, root: str = "/", triplet: str | None = None,
+                bits: int = 64) -> tuple[str, ...]:
+    """The dirs glibc's loader searches by itself, after the cache (its "system search
+    path", `ld.so --help`): Debian's ld.so searches /lib/<triplet>, /usr/lib/<triplet>,
+    /lib, /usr/lib and not /lib64.  Other builds put their SLIBDIR in /lib64 (Fedora) or
+    /usr/lib (Arch): all four of those count."""
+    if multiarch_layout(root=root, triplet=triplet):
+        return (f"/lib/{triplet}", f"/usr/lib/{triplet}", "/lib", "/usr/lib")
+    return ("/lib64", "/usr/lib64", "/lib", "/usr/lib") if bits == 64 else ("/lib", "/usr/lib")
 
 
 def ld_library_path(value: str | None, *, musl: bool = False) -> tuple[str, ...]:
@@ -143,15 +170,15 @@ def _parse_conf(path: str, root: str, out: list[tuple[str, str]], visited: set[o
                 seen: list[str], *, depth: int = 0) -> None:
     if len(visited) >= MAX_CONF_FILES or depth > MAX_INCLUDE_DEPTH:
         return
-    host = join(root, path)
+    host = host_path(root, path)
     try:
-        st = os.stat(host)
+        st = os.stat(host)  # type: ignore[arg-type]  # None raises TypeError
         if (st.st_dev, st.st_ino) in visited:  # a cycle, or a file reached twice
             return
         visited.add((st.st_dev, st.st_ino))
-        seen.append(host)
-        text = _read_text(host, st)
-    except (OSError, ValueError):
+        seen.append(host)  # type: ignore[arg-type]
+        text = _read_text(host, st)  # type: ignore[arg-type]
+    except (OSError, ValueError, TypeError):
         return
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
@@ -177,22 +204,45 @@ def _parse_conf(path: str, root: str, out: list[tuple[str, str]], visited: set[o
 
 
 def _glob(root: str, pattern: str, seen: list[str]) -> list[str]:
-    """Sorted matches of an absolute *pattern* inside *root*, as paths inside root."""
-    host = join(root, pattern)
-    folder, leaf = os.path.split(host)
-    seen.append(folder)  # a file added there changes the answer
-    prefix = len(root.rstrip("/")) if root != "/" else 0
-    try:
-        if "[" in host or any(c in folder for c in "*?"):
-            import glob  # noqa: PLC0415 -- rare patterns only; glob imports re (~10 ms)
+    """Sorted matches of an absolute *pattern* inside *root*, as paths inside root, one
+    path component at a time, each directory resolved as in a chroot (host_path)."""
+    parts = [p for p in pattern.split("/") if p not in ("", ".")]
+    current = [""]
+    for number, part in enumerate(parts):
+        last = number == len(parts) - 1
+        found: list[str] = []
+        for inside in current:
+            if last:  # a file added there changes the answer
+                seen.append(host_path(root, inside or "/") or "\0")
+            if not any(c in part for c in "*?["):
+                found.append(inside + "/" + part)
+                continue
+            host = host_path(root, inside or "/")
+            if host is None:  # (os.listdir(None) would list the current directory)
+                continue
+            try:
+                names = os.listdir(host)
+            except (OSError, ValueError):
+                continue
+            found += [inside + "/" + n for n in names
+                      if _match(part, n) and (part.startswith(".") or n[:1] != ".")]
+            if len(found) > MAX_CONF_FILES:
+                break
+        current = found[:MAX_CONF_FILES]
+    return sorted(p for p in current if _lexists(root, p))
 
-            matches = glob.glob(host)
-        else:  # the common "/etc/ld.so.conf.d/*.conf": no need for glob and re
-            matches = [os.path.join(folder, n) for n in os.listdir(folder)
-                       if _wildmatch(leaf, n) and (leaf.startswith(".") or n[:1] != ".")]
-    except (OSError, ValueError, RecursionError):
-        return []
-    return sorted(m[prefix:] for m in matches)
+
+def _lexists(root: str, inside: str) -> bool:
+    host = host_path(root, inside)
+    return host is not None and os.path.lexists(host)
+
+
+def _match(pattern: str, name: str) -> bool:
+    if "[" in pattern:
+        import fnmatch  # noqa: PLC0415 -- rare patterns only; fnmatch imports re (~10 ms)
+
+        return fnmatch.fnmatchcase(name, pattern)
+    return _wildmatch(pattern, name)
 
 
 def _wildmatch(pattern: str, name: str) -> bool:
@@ -221,9 +271,10 @@ def conf_dirs(*, root: str = "/", seen: list[str] | None = None) -> tuple[tuple[
     /etc/ld.so.conf.d/<triplet>.conf but no /etc/ld.so.conf.
     """
     seen = seen if seen is not None else []
-    if os.path.exists(join(root, "/etc/ld.so.conf")):
+    host = host_path(root, "/etc/ld.so.conf")
+    if host is not None and os.path.exists(host):
         return parse_ld_so_conf("/etc/ld.so.conf", root=root, seen=seen)
-    seen.append(join(root, "/etc/ld.so.conf"))
+    seen.append(host or "\0")
     out: list[tuple[str, str]] = []
     visited: set[object] = set()
     for match in _glob(root, "/etc/ld.so.conf.d/*.conf", seen):
@@ -244,7 +295,10 @@ def musl_path_dirs(arch: str, *, root: str = "/") -> tuple[tuple[str, str], ...]
     """musl's system dirs: /etc/ld-musl-<arch>.path, or its defaults when that is missing."""
     path = f"/etc/ld-musl-{arch}.path"
     try:
-        text = _read_text(join(root, path))
+        host = host_path(root, path)
+        if host is None:
+            raise OSError(f"{path}: too many levels of symbolic links")
+        text = _read_text(host)
     except FileNotFoundError:
         return tuple((d, "musl default") for d in ("/lib", "/usr/local/lib", "/usr/lib"))
     except (OSError, ValueError):

@@ -66,21 +66,28 @@ def test_fifo_is_not_opened_for_a_blocking_read(tmp_path: object) -> None:
         _elf.read_elf(path)
 
 
-@pytest.mark.parametrize(("kw", "flags"), [
-    ({"machine": elfgen.EM_X86_64}, 0x0303),
-    ({"machine": elfgen.EM_X86_64, "bits": 32}, 0x0803),
-    ({"machine": elfgen.EM_386, "bits": 32}, 0x0003),
-    ({"machine": elfgen.EM_AARCH64}, 0x0A03),
-    ({"machine": elfgen.EM_ARM, "bits": 32, "flags": 0x05000400}, 0x0903),
-    ({"machine": elfgen.EM_ARM, "bits": 32, "flags": 0x05000200}, 0x0B03),
-    ({"machine": elfgen.EM_PPC64, "endian": "big"}, 0x0503),
-    ({"machine": elfgen.EM_S390, "endian": "big"}, 0x0403),
-    ({"machine": elfgen.EM_RISCV, "flags": 0x4}, 0x1003),
-    ({"machine": 0x9999}, -1),
+@pytest.mark.parametrize(("kw", "machine", "flags"), [
+    # sysdeps/unix/sysv/linux/x86/readelflib.c
+    ({"machine": elfgen.EM_X86_64}, "x86_64", 0x0303),
+    ({"machine": elfgen.EM_X86_64, "bits": 32}, "x86_64", 0x0803),
+    ({"machine": elfgen.EM_386, "bits": 32}, "x86_64", 0x0001),  # needs no libc: "ELF"
+    ({"machine": elfgen.EM_386, "bits": 32, "needed": ("libc.so.6",)}, "i686", 0x0003),
+    ({"machine": elfgen.EM_AARCH64}, "x86_64", None),  # "is for unknown machine"
+    # sysdeps/unix/sysv/linux/arm/readelflib.c (it also builds aarch64's ldconfig)
+    ({"machine": elfgen.EM_AARCH64}, "aarch64", 0x0A03),
+    ({"machine": elfgen.EM_ARM, "bits": 32, "flags": 0x05000400}, "armv7l", 0x0903),
+    ({"machine": elfgen.EM_ARM, "bits": 32, "flags": 0x05000200}, "armv7l", 0x0B03),
+    ({"machine": elfgen.EM_ARM, "bits": 32, "flags": 0x05000000}, "armv7l", 0x0003),
+    ({"machine": elfgen.EM_ARM, "bits": 32, "flags": 0x04000400}, "armv7l", 0x0001),  # EABI4
+    ({"machine": elfgen.EM_RISCV, "flags": 0x4}, "riscv64", 0x1003),
+    ({"machine": elfgen.EM_RISCV, "flags": 0x0}, "riscv64", 0x0F03),
+    ({"machine": elfgen.EM_PPC64, "endian": "big"}, "ppc64", None),  # other byte order
+    ({"machine": 0x9999}, "riscv64", None),
 ], ids=lambda v: str(v))
-def test_cache_flags_match_ldconfig(kw: dict[str, int], flags: int) -> None:
-    """The flags we would give an object are ldconfig's (glibc readelflib.c)."""
-    assert _elf.cache_flags(_elf.parse_elf(elfgen.elf(**kw))) == flags  # type: ignore[arg-type]
+def test_cache_flags_match_ldconfig(kw: dict[str, object], machine: str,
+                                    flags: int | None) -> None:
+    """The flags an object gets are those of the ldconfig built for *machine*."""
+    assert _elf.cache_flags(_elf.parse_elf(elfgen.elf(**kw)), machine) == flags  # type: ignore[arg-type]
 
 
 def _host_libraries() -> list[str]:

@@ -12,7 +12,7 @@ import sys
 import elfgen
 import pytest
 
-from ctypes_shim import _ldcache, _ldconfig, _ldpaths
+from ctypes_shim import _ldcache, _ldconfig, _ldpaths, _ldscan
 from ctypes_shim._cli import main
 
 LDCONFIG = "/sbin/ldconfig"
@@ -159,13 +159,13 @@ def _ours_print(capsysbinary: pytest.CaptureFixture[bytes], *args: str) -> bytes
     return capsysbinary.readouterr().out
 
 
-def _compare_with_real(root: str, conf: str | None = None) -> _ldconfig.Scan:
+def _compare_with_real(root: str, conf: str | None = None) -> _ldscan.Scan:
     """Our file equals ldconfig's byte for byte once its generator is swapped in, and the
     real `ldconfig -p` lists the same lines for both, generator line aside."""
     extra = ["-f", conf] if conf else []
     real = _real_ldconfig(root, "-C", "/etc/real.cache", *extra)
     assert real.returncode == 0, real.stderr
-    scan = _ldconfig.scan(root, conf)
+    scan = _ldscan.scan(root, conf)
     with open(os.path.join(root, "etc/real.cache"), "rb") as f:
         real_bytes = f.read()
     generator = _ldcache.parse_cache(real_bytes).generator
@@ -237,7 +237,7 @@ def test_host_root_matches_real_ldconfig(tmp_path: object) -> None:
     with open(cache, "rb") as f:
         real_bytes = f.read()
     generator = _ldcache.parse_cache(real_bytes).generator
-    assert _ldconfig.build(_ldconfig.scan("/"), generator=generator) == real_bytes
+    assert _ldconfig.build(_ldscan.scan("/"), generator=generator) == real_bytes
 
 
 @pytest.mark.host
@@ -368,7 +368,7 @@ def test_missing_ld_so_conf_falls_back_to_conf_d(tmp_path: object) -> None:
     root = str(tmp_path)
     _write(root, "/etc/ld.so.conf.d/x86_64-linux-gnu.conf", "/opt/only-here\n")
     _write(root, "/opt/only-here/libonly.so.1", _lib("libonly.so.1"))
-    scan = _ldconfig.scan(root)
+    scan = _ldscan.scan(root)
     assert [(e.key, e.value) for e in scan.entries] == [("libonly.so.1",
                                                          "/opt/only-here/libonly.so.1")]
     assert scan.dirs[0].origin == "/etc/ld.so.conf.d/x86_64-linux-gnu.conf:1"
@@ -382,7 +382,7 @@ def test_builtin_dirs_and_order(tmp_path: object) -> None:
               "/usr/lib", "/lib64", "/usr/lib64"):
         os.makedirs(os.path.join(root, d.lstrip("/")), exist_ok=True)
     _write(root, "/etc/ld.so.conf", "/opt/x\n")
-    scan = _ldconfig.scan(root, machine=_ldconfig.Machine("x86_64", triplet="x86_64-linux-gnu"))
+    scan = _ldscan.scan(root, machine=_ldscan.Machine("x86_64", triplet="x86_64-linux-gnu"))
     assert [d.path for d in scan.dirs] == ["/opt/x", "/lib/x86_64-linux-gnu",
                                            "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib"]
     assert [d.origin for d in scan.dirs][1:] == ["<builtin>:0"] * 4
@@ -404,7 +404,7 @@ def test_libcmp_matches_glibc() -> None:
     ("ld64.so.2", True), ("libfoo.a", False), ("foo.so.1", False), ("ld.so", False)])
 def test_is_dso(name: str, ok: bool) -> None:
     """_dl_is_dso's name filter."""
-    assert _ldconfig.is_dso(name) is ok
+    assert _ldscan.is_dso(name) is ok
 
 
 def test_string_table_shares_suffixes() -> None:
@@ -440,12 +440,14 @@ def test_chroot_path_resolves_like_a_chroot(tmp_path: object) -> None:
 
 def test_path_hwcap_of_legacy_subdirs() -> None:
     """tls is bit 63, x86 platforms 48.., hwcap names 0..2, read from the path's end."""
-    m = _ldconfig.Machine("x86_64", hwcap_mask=7, triplet="x86_64-linux-gnu")
+    m = _ldscan.Machine("x86_64", hwcap_mask=7, triplet="x86_64-linux-gnu", glibc=(2, 36))
     assert m.path_hwcap("/usr/lib/tls/x86_64") == (1 << 63) + (1 << 1)
     assert m.path_hwcap("/opt/i686/sse2") == (1 << 49) + 1
     assert m.path_hwcap("/usr/lib") == 0
     assert m.is_hwcap_platform("haswell") and not m.is_hwcap_platform("glibc-hwcaps")
-    assert not _ldconfig.Machine("x86_64", hwcap_mask=0).is_hwcap_platform("sse2")
+    assert not _ldscan.Machine("x86_64", hwcap_mask=0, glibc=(2, 36)).is_hwcap_platform("sse2")
+    # glibc 2.37 removed legacy hwcaps: ldconfig no longer reads such subdirectories
+    assert not _ldscan.Machine("x86_64", hwcap_mask=7, glibc=(2, 37)).is_hwcap_platform("tls")
 
 
 def test_build_layout(tmp_path: object) -> None:
@@ -454,7 +456,7 @@ def test_build_layout(tmp_path: object) -> None:
     _write(root, "/etc/ld.so.conf", "/opt/a\n")
     _write(root, "/opt/a/libfoo.so.1", elfgen.native(soname="libfoo.so.1"))
     _write(root, "/opt/a/glibc-hwcaps/v9/libfoo.so.1", elfgen.native(soname="libfoo.so.1"))
-    data = _ldconfig.build(_ldconfig.scan(root), generator="gen")
+    data = _ldconfig.build(_ldscan.scan(root), generator="gen")
     nlibs, len_strings, flags, ext = struct.unpack_from("=IIB3xI", data, 20)
     assert data[:20] == b"glibc-ld.so.cache1.1" and nlibs == 2 and ext % 4 == 0
     assert flags == (2 if sys.byteorder == "little" else 3)
@@ -468,7 +470,7 @@ def test_build_layout(tmp_path: object) -> None:
 
 def test_empty_root_builds_an_empty_cache(tmp_path: object) -> None:
     """No libraries at all: a valid cache with no entries and the generator, as ldconfig's."""
-    data = _ldconfig.build(_ldconfig.scan(str(tmp_path)), generator="g")
+    data = _ldconfig.build(_ldscan.scan(str(tmp_path)), generator="g")
     assert len(data) == 48 + 8 + 16 + 1
     assert _ldcache.parse_cache(data).entries == ()
 

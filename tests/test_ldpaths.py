@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from conftest import FakeRoot
 
 from ctypes_shim import _ldpaths
@@ -55,12 +57,18 @@ def test_ld_library_path_glibc_and_musl() -> None:
     assert _ldpaths.ld_library_path(None) == ()
 
 
-def test_default_dirs() -> None:
-    """Multiarch dirs come first; lib64 only for 64-bit interpreters."""
-    assert _ldpaths.default_dirs(bits=64, triplet="x86_64-linux-gnu") == (
-        "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib",
-        "/usr/lib")
-    assert _ldpaths.default_dirs(bits=32, triplet=None) == ("/lib", "/usr/lib")
+def test_ldconfig_dirs_follow_the_roots_glibc(root: FakeRoot) -> None:
+    """ldconfig's built-in dirs: Debian's multiarch list where the root's libc.so.6 lies in
+    a multiarch dir; upstream's /lib64 expansion where it lies in /lib64."""
+    t = "x86_64-linux-gnu"
+    root.lib(f"/lib/{t}/libc.so.6", soname="libc.so.6")
+    assert _ldpaths.ldconfig_dirs(root=root.path, triplet=t, bits=64, machine="x86_64") == (
+        f"/lib/{t}", f"/usr/lib/{t}", "/lib", "/usr/lib")
+    os.remove(root.host(f"/lib/{t}/libc.so.6"))
+    root.lib("/lib64/libc.so.6", soname="libc.so.6")
+    assert _ldpaths.ldconfig_dirs(root=root.path, triplet=t, bits=64, machine="x86_64") == (
+        "/lib", "/lib64", "/libx32", "/usr/lib", "/usr/lib64", "/usr/libx32")
+    assert _ldpaths.ldconfig_dirs(root=root.path, triplet=None, bits=32) == ("/lib", "/usr/lib")
 
 
 def test_musl_path_file(root: FakeRoot) -> None:
@@ -74,12 +82,14 @@ def test_musl_path_file(root: FakeRoot) -> None:
     assert _ldpaths.musl_path_dirs("x86_64", root=root.path) == ()
 
 
-def test_system_dirs_follow_the_layout(root: FakeRoot) -> None:
-    """Debian's loader searches the multiarch dirs and no lib64; others search lib64."""
-    assert _ldpaths.system_dirs(root=root.path, bits=64, triplet="x86_64-linux-gnu") == (
+def test_loader_dirs_follow_the_layout(root: FakeRoot) -> None:
+    """Debian's loader searches the multiarch dirs and no lib64; others search lib64 too."""
+    root.lib("/lib64/libc.so.6", soname="libc.so.6")
+    assert _ldpaths.loader_dirs(root=root.path, bits=64, triplet="x86_64-linux-gnu") == (
         "/lib64", "/usr/lib64", "/lib", "/usr/lib")
+    os.remove(root.host("/lib64/libc.so.6"))
     root.lib("/usr/lib/x86_64-linux-gnu/libc.so.6", soname="libc.so.6")
-    assert _ldpaths.system_dirs(root=root.path, bits=64, triplet="x86_64-linux-gnu") == (
+    assert _ldpaths.loader_dirs(root=root.path, bits=64, triplet="x86_64-linux-gnu") == (
         "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib")
 
 

@@ -39,7 +39,7 @@ def test_ld_library_path_shapes(tmp_path: object, value: str) -> None:
     lib("/", os.path.join(d, "libshape.so.1"), soname="libshape.so.1")
     env = {"LD_LIBRARY_PATH": value.format(d=d, b=os.path.basename(d))}
     r = _resolve.Resolver(environ=env)
-    trace: list[tuple[str, str, str]] = []
+    trace: list[_resolve.Step] = []
     answer = r.lookup("shape", trace)
     assert answer is not None and os.path.realpath(answer) == os.path.realpath(
         os.path.join(d, "libshape.so.1")), trace
@@ -87,7 +87,14 @@ def test_ld_library_path_set_after_start_up(tmp_path: object) -> None:
     again is seen by the next call."""
     d = os.path.join(str(tmp_path), "late")
     os.makedirs(d)
-    shutil.copy(real_library(), os.path.join(d, "libshimrt.so.1"))
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("no gcc to build a library with SONAME libshimrt.so.1")
+    source = os.path.join(str(tmp_path), "shimrt.c")
+    with open(source, "w") as f:
+        f.write("int shimrt(void) { return 42; }\n")
+    subprocess.run([gcc, "-shared", "-fPIC", "-Wl,-soname,libshimrt.so.1", "-o",
+                    os.path.join(d, "libshimrt.so.1"), source], check=True)
     proc = subprocess.run([BASE_PYTHON, "-c", RUNTIME, d], env=python_env(),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -185,7 +185,7 @@ out = {}
 for name in ("unr", "hid", "cached", "conf"):
     trace = []
     out[name] = r.lookup(name, trace)
-    assert not [t for t in trace if t[0] == "error"], trace
+    assert not [t for t in trace if t.outcome == "error"], trace
 print(json.dumps(out))
 """
 

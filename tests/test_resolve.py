@@ -25,18 +25,20 @@ def test_libcmp_order(a: str, b: str) -> None:
     assert _ldcache.libcmp(a.encode(), b.encode()) > 0
 
 
-@pytest.mark.parametrize(("filename", "stems"), [
-    ("libfoo.so", ["foo"]),
-    ("libfoo.so.1.2", ["foo"]),
-    ("libgobject-2.0.so.0", ["gobject-2.0"]),
-    ("libfoo.so.so.1", ["foo", "foo.so"]),
-    ("libfoo.sox", []),
-    ("foo.so", []),
-    ("libfoo.a", []),
+@pytest.mark.parametrize(("name", "answer"), [
+    ("gobject-2", "libgobject-2.0.so.0"),  # stock's regex: any key that starts lib<name>.
+    ("gobject-2.0", "libgobject-2.0.so.0"),
+    ("foo", "libfoo.so.so.1"),
+    ("foo.so", "libfoo.so.so.1"),
+    ("foo.so.so", "libfoo.so.so.1"),
+    ("gobject", None),  # 'libgobject-2.0.' does not start with 'libgobject.'
+    ("foo.so.so.1", None),  # nothing after the prefix
 ])
-def test_stems(filename: str, stems: list[str]) -> None:
-    """A file answers the names for which it is lib<name>.so or lib<name>.so.*."""
-    assert _resolve.stems(filename) == stems
+def test_names_match_key_prefixes(root: FakeRoot, name: str, answer: str | None) -> None:
+    """A name answers every key that starts with lib<name>. and has more after it."""
+    root.lib(f"{LIB}/libgobject-2.0.so.0", soname="libgobject-2.0.so.0")
+    root.lib(f"{LIB}/libfoo.so.so.1", soname="libfoo.so.so.1")
+    assert root.resolver().find(name) == answer
 
 
 def test_highest_version_wins_across_dirs(root: FakeRoot) -> None:
@@ -59,9 +61,10 @@ def test_linker_script_is_passed_over(root: FakeRoot) -> None:
     """A GNU ld script named libc.so never answers; the real libc.so.6 does."""
     root.text(f"{LIB}/libc.so", "/* GNU ld script */\nGROUP ( /lib/libc.so.6 )\n")
     root.lib(f"{LIB}/libc.so.6", soname="libc.so.6")
-    trace: list[tuple[str, str, str]] = []
+    trace: list[_resolve.Step] = []
     assert root.resolver().lookup("c", trace) == "libc.so.6"
-    assert ("scan", f"{LIB}/libc.so", "skipped: linker script") in trace
+    assert [(t.source, t.outcome) for t in trace if t.subject == f"{LIB}/libc.so"] == [
+        ("scan", "skipped")]
 
 
 def test_wrong_architecture_is_passed_over(root: FakeRoot) -> None:
@@ -182,10 +185,10 @@ def test_cache_answers_first_and_in_cache_order(root: FakeRoot) -> None:
     root.lib("/opt/conf/libcc.so.2", soname="libcc.so.2")
     root.lib(f"{LIB}/libcc.so.1", soname="libcc.so.1")
     root.ldconfig()
-    trace: list[tuple[str, str, str]] = []
+    trace: list[_resolve.Step] = []
     resolver = root.resolver()
     assert resolver.lookup("cc", trace) == "libcc.so.2"  # loadable through the cache
-    assert trace[-1][0] == "ld.so.cache"
+    assert trace[-1].source == "ld.so.cache"
 
 
 def test_stale_cache_falls_back_to_the_scan(root: FakeRoot) -> None:
@@ -195,9 +198,10 @@ def test_stale_cache_falls_back_to_the_scan(root: FakeRoot) -> None:
     os.unlink(old)
     root.lib(f"{LIB}/libnew.so.4", soname="libnew.so.4")
     resolver = root.resolver()
-    trace: list[tuple[str, str, str]] = []
+    trace: list[_resolve.Step] = []
     assert resolver.lookup("gone", trace) is None
-    assert ("ld.so.cache", f"{LIB}/libgone.so.1", "skipped: stale entry, file missing") in trace
+    assert [(t.source, t.outcome, t.detail) for t in trace if t.subject == f"{LIB}/libgone.so.1"
+            ] == [("ld.so.cache", "skipped", "stale entry, file missing")]
     assert resolver.find("new") == "libnew.so.4"
 
 

@@ -255,14 +255,14 @@ def check_resolver(root: str, name: object, environ: dict[str, str], must_find: 
     when a valid library exists it is found; a second, warm call agrees."""
     native = native or _resolve.Native.detect()
     resolver = _resolve.Resolver(root=root, environ=environ, native=native)
-    trace: list[tuple[str, str, str]] = []
+    trace: list[_resolve.Step] = []
     with ReadMeter() as meter:
         try:
             answer = resolver.lookup(name, trace)
             again = resolver.find(name)
         except BaseException as e:
             raise AssertionError("lookup(%r) raised %r in %s" % (name, e, root)) from e
-    errors = [t for t in trace if t[0] == "error"]
+    errors = [t for t in trace if t.outcome == "error"]
     assert not errors, (errors, trace)
     assert answer == again, (answer, again)
     elf_over = [o for o in meter.over(ELF_READ_BOUND, ELF_SINGLE_READ)

@@ -63,9 +63,9 @@ def resolver(root: str, environ: dict[str, str] | None = None) -> _resolve.Resol
 
 def lookup_traced(r: _resolve.Resolver, name: object) -> tuple[str | None, list[tuple[str, str, str]]]:
     """lookup() with a trace, asserting that nothing failed inside."""
-    trace: list[tuple[str, str, str]] = []
+    trace: list[_resolve.Step] = []
     answer = r.lookup(name, trace)
-    errors = [t for t in trace if t[0] == "error"]
+    errors = [t for t in trace if t.outcome == "error"]
     assert not errors, errors
     return answer, trace
 
