@@ -3,7 +3,7 @@
 Importing this package is cheap: names are resolved on first access.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["__version__", "find_library", "install", "is_installed", "uninstall"]
 
 TYPE_CHECKING = False

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # no typing at start-up
     from typing import Any
 
 TARGET = "ctypes.util"
-route: "str | None" = None  # how the shim was activated: "sitecustomize", "pth" or "install"
+route: "str | None" = None  # how: "sitecustomize", "pth", "install" or "run" (ctypes_shim._run)
 error: "str | None" = None  # why the last activation or patch failed, if it did
 
 
@@ -150,7 +150,11 @@ def uninstall() -> bool:
 
 
 def is_installed() -> bool:
-    """True when the hook is in place and ctypes.util, if imported, is patched."""
+    """True when the hook is in place and ctypes.util, if imported, is patched.
+
+    Patched means that ctypes.util.find_library is the shim's, or wraps it: agents wrap
+    what they find (see _patch.locate, the one rule for this).
+    """
     if not _finders():
         return False
     module = sys.modules.get(TARGET)

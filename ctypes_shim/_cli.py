@@ -1,4 +1,4 @@
-"""`python -m ctypes_shim` and `ctypes-shim`: find, ldconfig, doctor.
+"""`python -m ctypes_shim` and `ctypes-shim`: find, ldconfig, doctor, check (and run: _run).
 
 Each command imports what it needs inside its handler, so start-up and `--help` stay cheap.
 Exit codes scripts can trust: 0 ok; 1 not found, problems found, or an operation failed
@@ -18,7 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterable, Sequence
 
-    from . import _resolve
+    from . import _trace
     from ._resolve import Resolver
 
 PROG = "ctypes-shim"
@@ -40,8 +40,14 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line in *argv* (default: sys.argv[1:]); return the exit code."""
+    args_list = sys.argv[1:] if argv is None else list(argv)
+    if args_list[:1] == ["run"]:
+        # Outside the handlers below: the program's own SystemExit, exceptions and
+        # KeyboardInterrupt must reach the interpreter as if it ran alone.
+        from . import _run  # noqa: PLC0415
+
+        return _run.main(args_list[1:])
     try:
-        args_list = sys.argv[1:] if argv is None else list(argv)
         for arg in args_list:
             if not isinstance(arg, str):
                 raise UsageError(f"arguments must be strings, not {type(arg).__name__}")
@@ -143,7 +149,10 @@ def _parser() -> argparse.ArgumentParser:
         description="ctypes.util.find_library for Linux in pure Python: see what it finds,\n"
                     "print or write an ld.so.cache, check a root.  Never starts a process\n"
                     "(except `find --compare`, which runs stock find_library).",
-        epilog="Exit codes: 0 ok; 1 not found, problems found or operation failed;\n"
+        epilog="Under --root, every path printed and every path given (check's PATH,\n"
+               "ldconfig's -C and -f) is a path inside ROOT, as the image sees it, the\n"
+               "way `ldconfig -r ROOT` reads them.\n"
+               "Exit codes: 0 ok; 1 not found, problems found or operation failed;\n"
                "2 bad usage or input.  Errors are one line on stderr.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -160,8 +169,9 @@ def _parser() -> argparse.ArgumentParser:
                       "(its ld.so.cache, ld.so.conf and lib dirs) instead of this machine")
     find.add_argument("--explain", action="store_true",
                       help="show every candidate considered, in order, and why it was taken "
-                           "or rejected; which source answered; with pyelftools, the chosen "
-                           "library's DT_NEEDED and which of them this root cannot resolve")
+                           "or rejected; which source answered; the chosen library's "
+                           "DT_NEEDED, where this root's loader finds each, and whether "
+                           "everything they need in turn is found")
     find.add_argument("--compare", action="store_true",
                       help="also show stock ctypes.util.find_library's answer (this machine "
                            "only; stock runs /sbin/ldconfig, gcc, ld and objdump)")
@@ -210,7 +220,43 @@ def _parser() -> argparse.ArgumentParser:
     doc.add_argument("--root", type=_root_dir, help="check this root instead of this machine")
     doc.add_argument("--json", action="store_true", help="print JSON")
     doc.set_defaults(handler=_cmd_doctor)
+
+    chk = sub.add_parser(
+        "check", help="will every library this Python code looks up load in ROOT?",
+        formatter_class=_Formatter,
+        description="Read every .py file under PATH with `ast` (never importing or running it)\n"
+                    "and find its ctypes.util.find_library calls.  For each literal name:\n"
+                    "what stock find_library would return in ROOT, what the shim returns,\n"
+                    "and whether that library and everything in its DT_NEEDED, transitively,\n"
+                    "is found by the loader's rules in ROOT.  Calls whose name is not a\n"
+                    "literal are listed as dynamic; calls that only run on another platform\n"
+                    "are listed apart.",
+        epilog="PATH defaults to this interpreter's sys.path without the standard library\n"
+               "(under --root: those entries that exist in ROOT, plus ROOT's\n"
+               "/usr{,/local}/lib/python3*/{site,dist}-packages).  Under --root, LD_LIBRARY_PATH\n"
+               "is taken as unset.  Stock's answer: without /sbin/ldconfig in ROOT it is\n"
+               "'not found'; with it, the cache entry stock's regex would pick.\n"
+               "Exit code 1 when a literal lookup fails with the shim.")
+    chk.add_argument("paths", nargs="*", metavar="PATH",
+                     help="a directory or .py file to scan (inside ROOT under --root)")
+    chk.add_argument("--root", type=_root_dir, help="check inside this root directory (an "
+                     "unpacked image) instead of this machine")
+    chk.add_argument("--json", action="store_true", help="print JSON")
+    chk.set_defaults(handler=_cmd_check)
+
+    # Listed here for --help; main() hands `run ...` to _run before parsing (and so does
+    # __main__, before this module is even imported), since its arguments are the program's.
+    run = sub.add_parser("run", add_help=False,
+                         help="run a program (-m MODULE, -c CODE or SCRIPT) with the shim "
+                              "installed in its process; `run --help` for more")
+    run.set_defaults(handler=_cmd_run_help)
     return parser
+
+
+def _cmd_run_help(args: argparse.Namespace) -> int:
+    from . import _run  # noqa: PLC0415
+
+    return _run.main(["--help"])
 
 
 # -- find -------------------------------------------------------------------------------------
@@ -234,7 +280,7 @@ def _cmd_find(args: argparse.Namespace) -> int:
     stock = _stock_find_library() if args.compare else None
     results = []
     for name in args.names:
-        trace: list[_resolve.Step] = []
+        trace: list[_trace.Step] = []
         answer = resolver.lookup(name, trace=trace)
         result: dict[str, Any] = {"name": name, "found": answer is not None, "result": answer}
         if stock is not None:
@@ -263,6 +309,8 @@ def _find_text(results: list[dict[str, Any]], *, compare: bool, explain: bool) -
     lines = []
     width = max(len(r["name"]) for r in results)
     shim_width = max(len(show(r["result"])) for r in results)
+    if compare:  # the header's words are columns too
+        width, shim_width = max(width, len("NAME")), max(shim_width, len("SHIM"))
     if compare:
         lines.append(f"{'NAME':<{width}}  {'SHIM':<{shim_width}}  STOCK")
     for r in results:
@@ -282,13 +330,18 @@ def _find_text(results: list[dict[str, Any]], *, compare: bool, explain: bool) -
                 lines.append("    (none)")
             for n in r["needed"]:
                 if n["path"]:
-                    where = f"{n['path']} ({n['via']})"
+                    via = f"{n['via']} of {n['owner']}" if n.get("owner") else n["via"]
+                    where = f"{n['path']} ({via})"
                 elif "only_in" in n:
                     where = (f"NOT FOUND by the loader: {n['only_in']['path']} is only in a "
                              f"dir from {n['only_in']['origin']}, which needs ld.so.cache")
                 else:
-                    where = "NOT FOUND in this root"
+                    where = f"NOT FOUND in this root ({n['error']})" if n.get(
+                        "error", "not found") != "not found" else "NOT FOUND in this root"
                 lines.append(f"    {n['soname']} => {where}")
+            lines.append(f"  loads: yes, {_plural(r['objects'], 'object', 'objects')}"
+                         if r["loads"] else
+                         f"  loads: no: {r['load_problem']}")
         elif "needed_error" in r:
             lines.append(f"  DT_NEEDED: {r['needed_error']}")
     return lines
@@ -299,9 +352,8 @@ def _stock_find_library() -> Callable[[str], str | None]:
 
     from . import _patch  # noqa: PLC0415
 
-    stock = ctypes.util.find_library
-    if _patch.is_ours(stock):  # the shim is active in this process: ask the original
-        stock = stock.__wrapped__  # type: ignore[attr-defined]
+    # The shim may be active in this process, also behind an agent's wrapper: ask stock.
+    stock: Callable[[str], str | None] = _patch.stock(ctypes.util.find_library)
     return stock
 
 
@@ -313,78 +365,26 @@ def _call_stock(stock: Callable[[str], str | None], name: str) -> str | None:
 
 
 def _needed(resolver: Resolver, path: str) -> dict[str, Any]:
-    """The chosen library's DT_NEEDED and where this root's loader would find each."""
-    from . import _ldpaths  # noqa: PLC0415
+    """The chosen library's DT_NEEDED, where this root's loader finds each, and whether
+    everything they need in turn is found (ctypes_shim._loader)."""
+    from . import _loader  # noqa: PLC0415
 
-    root = resolver.root
-    host = _ldpaths.host_path(root, path)
-    try:
-        from elftools.common.exceptions import ELFError  # noqa: PLC0415
-        from elftools.elf.elffile import ELFFile  # noqa: PLC0415
-    except ImportError:
-        return {"needed_error": "install pyelftools to list them"}
-    needed: list[str] = []
-    rpath: list[str] = []
-    runpath: list[str] = []
-    try:
-        with open(host, "rb") as f:  # type: ignore[arg-type]
-            elf = ELFFile(f)
-            segment: Any
-            for segment in elf.iter_segments():
-                if segment["p_type"] != "PT_DYNAMIC":
-                    continue
-                for tag in segment.iter_tags():
-                    kind = tag.entry.d_tag
-                    if kind == "DT_NEEDED":
-                        needed.append(tag.needed)
-                    elif kind == "DT_RPATH":
-                        rpath += tag.rpath.split(":")
-                    elif kind == "DT_RUNPATH":
-                        runpath += tag.runpath.split(":")
-    except (OSError, ValueError, TypeError, ELFError) as e:
-        return {"needed_error": f"cannot read {path}: {e}"}
-    origin = os.path.dirname(path)
-    expand = [d.replace("$ORIGIN", origin).replace("${ORIGIN}", origin) for d in
-              (runpath or rpath)]
-    env = [d for d, o in resolver.search_dirs() if o == "LD_LIBRARY_PATH"]
-    # glibc's order: RPATH (only without RUNPATH), LD_LIBRARY_PATH, RUNPATH, cache, system dirs
-    before = [(d, "DT_RPATH") for d in expand] if not runpath else []
-    after = [(d, "DT_RUNPATH") for d in expand] if runpath else []
-    dirs = before + [(d, "LD_LIBRARY_PATH") for d in env] + after
-    cache, _ = resolver.cache()
-    native = resolver.native
-    from . import _ldpaths  # noqa: PLC0415
-
-    system = [(d, "system dir") for d in _ldpaths.loader_dirs(
-        root=resolver.root, bits=native.bits, triplet=_ldpaths.multiarch())]
+    loader = _loader.Loader(resolver.root, native=resolver.native.info)
+    walk = loader.walk(path)
+    if not walk.objects:
+        return {"needed_error": walk.problem}
     out = []
-    for soname in needed:
-        found = None
-        for d, via in dirs:
-            found = _loadable_in(resolver, d, soname, via)
-            if found:
-                break
-        if not found and cache is not None:
-            for entry in cache.entries:
-                if (entry.key == soname and native.cache_flags_fit(entry.flags)
-                        and entry.hwcap == 0 and _exists(root, entry.value)):
-                    found = (entry.value, "ld.so.cache")
-                    break
-        if not found:
-            for d, via in system:
-                found = _loadable_in(resolver, d, soname, via)
-                if found:
-                    break
-        item: dict[str, Any] = {"soname": soname, "path": found[0] if found else None,
-                                "via": found[1] if found else None}
-        if not found:  # in an ld.so.conf dir, the loader finds it only through the cache
-            for d, origin in resolver.search_dirs():
-                there = _loadable_in(resolver, d, soname, origin)
-                if there:
-                    item["only_in"] = {"path": there[0], "origin": origin}
-                    break
+    for found in walk.objects[0].needed:
+        item: dict[str, Any] = {"soname": found.name, "path": found.path, "via": found.source}
+        if found.owner:
+            item["owner"] = found.owner
+        if found.path is None:
+            item["error"] = found.error
+        if found.only_in:
+            item["only_in"] = {"path": found.only_in[0], "origin": found.only_in[1]}
         out.append(item)
-    return {"needed": out}
+    return {"needed": out, "loads": walk.ok, "load_problem": walk.problem,
+            "objects": len(walk.objects)}
 
 
 def _exists(root: str, path: str) -> bool:
@@ -394,22 +394,26 @@ def _exists(root: str, path: str) -> bool:
     return host is not None and os.path.exists(host)
 
 
-def _loadable_in(resolver: Resolver, directory: str, soname: str,
-                 via: str) -> tuple[str, str] | None:
-    from . import _elf, _ldpaths  # noqa: PLC0415
+# -- check ----------------------------------------------------------------------------------
 
-    path = directory.rstrip("/") + "/" + soname
-    host = _ldpaths.host_path(resolver.root, path)
-    if host is None:
-        return None
-    try:
-        info = _elf.read_elf(host)
-    except (OSError, ValueError):
-        return None
-    native = resolver.native
-    if native.abi is not None and info.abi != native.abi:
-        return None
-    return path, via
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from . import _check, _ldpaths  # noqa: PLC0415
+
+    root = args.root or "/"
+    for path in args.paths:
+        host = _ldpaths.host_path(root, path) if path.startswith("/") else None
+        if root != "/" and not path.startswith("/"):
+            raise UsageError(f"check: PATH must be absolute under --root (inside ROOT): {path!r}")
+        if not os.path.exists(host or path):
+            raise UsageError(f"check: no such file or directory: {path!r}")
+    paths = [os.path.abspath(p) if root == "/" else p for p in args.paths]
+    report = _check.check(root, paths or None)
+    if args.json:
+        _json(report)
+    else:
+        _out(_check.text(report))
+    return EXIT_OK if report["ok"] else EXIT_PROBLEM
 
 
 # -- ldconfig ---------------------------------------------------------------------------------
@@ -433,7 +437,9 @@ def _cmd_ldconfig(args: argparse.Namespace) -> int:
         if args.json:
             _json(_cache_json(cache, name))
         elif cache is not None:  # an empty file prints nothing, as ldconfig does
-            _out(_ldconfig.print_lines(cache, name))
+            # as the ldconfig of the root's glibc prints it (this machine's without --root)
+            glibc = _ldscan.glibc_version(args.root or "/")
+            _out(_ldconfig.print_lines(cache, name, glibc))
         return EXIT_OK
     if not args.root:
         raise UsageError("ldconfig: writing a cache needs --root ROOT (use --root / for this "
@@ -505,9 +511,12 @@ def _doctor(root: str) -> dict[str, Any]:
         problems.append("shim not importable: " + "; ".join(broken))
     site = sys.modules.get("sitecustomize")
     report["shim"] = {"active": _activate.is_installed(), "route": _activate.route,
-                      "error": _activate.error, "package": os.path.dirname(__file__),
+                      "error": _activate.error or _patch_error(),
+                      "package": os.path.dirname(__file__),
                       "disabled": _activate.disabled(),
-                      "sitecustomize": getattr(site, "__file__", None)}
+                      "sitecustomize": getattr(site, "__file__", None),
+                      "find_library": _replacement_report()}
+    report["sitecustomize"] = _sitecustomize_report(report["shim"], problems, notes)
     if broken:
         report["shim"]["broken"] = broken
         return _finish(report, problems, notes)
@@ -528,22 +537,31 @@ def _doctor(root: str) -> dict[str, Any]:
         "interpreter": info.interp if info else None}
     report["libc"] = _libc(root, resolver)
     conf_files: list[str] = []
-    report["search_path"] = [{"dir": d, "origin": o} for d, o in resolver.search_dirs()]
+    kept = resolver.search_dirs()
+    report["search_path"] = [{"dir": d, "origin": o} for d, o in kept]
+    report["search_path_skipped"] = _skipped_dirs(resolver, kept)
     from . import _ldpaths  # noqa: PLC0415
 
+    if not kept:
+        problems.append("no directory of the search path exists in this root: nothing "
+                        "resolves")
+    if report["libc"]["name"] is None and report["libc"]["path"] is None:
+        problems.append("no libc: find_library('c') finds nothing")
     if native.musl_arch is None:
         _ldpaths.conf_dirs(root=root, seen=conf_files)
     unreadable = _unreadable(conf_files)
     for path, why in unreadable:
-        problems.append(f"config file {path} cannot be read: {why}")
-    report["config_files"] = sorted({p for p in conf_files if os.path.isfile(p)})
+        problems.append(f"config file {_inside(root, path)} cannot be read: {why}")
+    report["config_files"] = sorted({_inside(root, p) for p in conf_files
+                                     if os.path.isfile(p)})
     if native.musl_arch is not None:
         report["cache"] = {"path": None, "present": False, "note": "musl has no ld.so.cache"}
         return _finish(report, problems, notes)
 
     cache_name = _ldconfig.LD_SO_CACHE
     host = _ldpaths.host_path(root, cache_name)
-    section: dict[str, Any] = {"path": host, "present": bool(host and os.path.exists(host))}
+    section: dict[str, Any] = {"path": cache_name,
+                               "present": bool(host and os.path.exists(host))}
     report["cache"] = section
     if not section["present"]:
         notes.append("no ld.so.cache: find_library scans the directories; write one with "
@@ -583,6 +601,131 @@ def _doctor(root: str) -> dict[str, Any]:
     if stale or missing:
         notes.append(f"rewrite the cache with `{PROG} ldconfig --root {root}`")
     return _finish(report, problems, notes)
+
+
+def _replacement_report() -> dict[str, Any] | None:
+    """What ctypes.util.find_library is, when ctypes.util is imported: ours, wrapped or not."""
+    module = sys.modules.get("ctypes.util")
+    if module is None:
+        return None
+    from . import _patch  # noqa: PLC0415
+
+    current = getattr(module, "find_library", None)
+    found = _patch.locate(current)
+    return {"type": _type_name(current), "shim": found is not None,
+            "shim_type": _type_name(found[1]) if found else None,
+            "wrapped_by": found[0] if found else None}
+
+
+def _type_name(obj: object) -> str:
+    kind = type(obj)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+
+
+# Routes that do not depend on which sitecustomize comes first (README: "With
+# OpenTelemetry, ddtrace and other agents").
+ROUTES_WITHOUT_SITECUSTOMIZE = ("the .pth (pip install ctypes-shim into a site directory) or "
+                                "`python -m ctypes_shim run -m MODULE ...`")
+_TEMPLATE_MARK = b"ctypes_shim"  # what the shim's template imports; bytes we look for
+_TEMPLATE_HEAD = 64 << 10  # the template is ~2 KiB; never read a big file whole
+
+
+def _sitecustomize_report(shim: dict[str, Any], problems: list[str],
+                          notes: list[str]) -> dict[str, Any]:
+    """Every sitecustomize on sys.path, in the order site.py looks, without importing one.
+
+    site imports the first `sitecustomize` on sys.path only.  If that is not the shim's
+    template, the template runs only if the first one imports the next (ours and ddtrace's
+    do, OpenTelemetry's does not).  The entry the interpreter puts at sys.path[0] for
+    the program is added after site runs, so it is left out.
+    """
+    from importlib.machinery import PathFinder  # noqa: PLC0415
+
+    from . import _run  # noqa: PLC0415
+
+    entries = sys.path[1:] if _run._path0_inserted() else list(sys.path)
+    files: list[dict[str, Any]] = []
+    for entry in dict.fromkeys(entries):
+        try:
+            spec = PathFinder.find_spec("sitecustomize", [entry])
+        except (ImportError, OSError, ValueError, TypeError):  # a broken or odd entry
+            continue
+        origin = getattr(spec, "origin", None)
+        if spec is None or not origin:
+            continue
+        files.append({"path": origin, "entry": entry, "shim": _mentions_shim(origin)})
+    template = next((f for f in files if f["shim"]), None)
+    result: dict[str, Any] = {"site": not sys.flags.no_site, "files": files,
+                              "template": template["path"] if template else None,
+                              "shadowed_by": None}
+    if template is None or template is files[0]:
+        return result
+    first = files[0]["path"]
+    result["shadowed_by"] = first
+    if shim["route"] == "sitecustomize":
+        notes.append(f"{first} comes first on sys.path and imported the shim's sitecustomize "
+                     f"{template['path']} after it")
+    elif shim["active"]:
+        notes.append(f"the shim's sitecustomize {template['path']} is shadowed by {first}; "
+                     f"the shim is active through its {shim['route']} route")
+    elif not shim["disabled"]:
+        problems.append(f"the shim's sitecustomize {template['path']} never runs: {first} "
+                        "comes before it on sys.path and does not import the next one; use "
+                        f"{ROUTES_WITHOUT_SITECUSTOMIZE}, which do not depend on the order")
+    return result
+
+
+def _mentions_shim(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return _TEMPLATE_MARK in f.read(_TEMPLATE_HEAD)
+    except OSError:
+        return False
+
+
+def _inside(root: str, host: str) -> str:
+    """A host path below *root* as the root sees it (the CLI's one convention)."""
+    top = root.rstrip("/")
+    if top and (host == top or host.startswith(top + "/")):
+        return host[len(top):] or "/"
+    return host
+
+
+def _skipped_dirs(resolver: Resolver, kept: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """The search-path entries the scan does not read, each with why: missing on disk, not
+    a directory, or the same directory as one already read (usrmerge links)."""
+    from . import _ldpaths  # noqa: PLC0415
+
+    root = resolver.root
+    candidates = resolver.search().configured_dirs()
+    read: dict[tuple[int, int], str] = {}
+    for d, _ in kept:
+        with contextlib.suppress(OSError, TypeError, ValueError):
+            st = os.stat(_ldpaths.host_path(root, d))  # type: ignore[arg-type]
+            read.setdefault((st.st_dev, st.st_ino), d)
+    out: list[dict[str, str]] = []
+    remaining = list(kept)
+    for d, origin in candidates:
+        if (d, origin) in remaining:
+            remaining.remove((d, origin))
+            continue
+        host = _ldpaths.host_path(root, d)
+        try:
+            st = os.stat(host)  # type: ignore[arg-type]  # None raises TypeError
+        except (OSError, ValueError, TypeError):
+            why = "missing on disk" if host and not os.path.lexists(host) else "unreadable"
+        else:
+            same = read.get((st.st_dev, st.st_ino))
+            why = ("already in the search path" if same == d else
+                   f"same directory as {same}, read once" if same else
+                   "not a directory" if not os.path.isdir(host) else "not read")  # type: ignore[arg-type]
+        out.append({"dir": d, "origin": origin, "why": why})
+    return out
+
+
+def _patch_error() -> str | None:
+    patch = sys.modules.get(__package__ + "._patch")
+    return getattr(patch, "error", None)
 
 
 def _plural(n: int, one: str, many: str) -> str:
@@ -631,7 +774,7 @@ def _libc(root: str, resolver: Resolver) -> dict[str, Any]:
         if text and text.startswith("glibc "):
             return {"name": "glibc", "version": text.split()[1], "path": None,
                     "from": "os.confstr('CS_GNU_LIBC_VERSION')"}
-    trace: list[_resolve.Step] = []
+    trace: list[_trace.Step] = []
     resolver.lookup("c", trace=trace)
     taken = [t.subject for t in trace if t.outcome == "taken" and "/" in t.subject]
     if not taken:
@@ -687,6 +830,18 @@ def _doctor_text(r: dict[str, Any]) -> list[str]:
     lines.append(f"shim:         {state}; package {shim['package']}")
     if shim["sitecustomize"]:
         lines.append(f"              sitecustomize: {shim['sitecustomize']}")
+    replaced = shim.get("find_library")
+    if replaced and replaced["shim"]:
+        wrapped = replaced["wrapped_by"]
+        lines.append(f"              find_library: the shim's ({replaced['shim_type']})"
+                     + (f", wrapped by {_plural(wrapped, 'other wrapper', 'other wrappers')}"
+                        f" (outermost: {replaced['type']})" if wrapped else ""))
+    elif replaced:
+        lines.append(f"              find_library: stock ({replaced['type']})")
+    hooks = r.get("sitecustomize", {})
+    if hooks.get("shadowed_by"):
+        lines.append(f"              sitecustomize order: {hooks['shadowed_by']} first, "
+                     f"then the shim's {hooks['template']}")
     if shim["error"]:
         lines.append(f"              last error: {shim['error']}")
     if "interpreter" in r:
@@ -698,10 +853,15 @@ def _doctor_text(r: dict[str, Any]) -> list[str]:
         libc = f"{c['name'] or 'unknown'} {c['version'] or ''}".rstrip()
         source = c.get("from") if c.get("from") != "the libc file" else c["path"]
         lines.append(f"libc:         {libc}" + (f" (from {source})" if source else ""))
-        lines.append("search path:")
+        lines.append("search path:" + ("" if r["search_path"] else " (none)"))
         width = max([len(d["dir"]) for d in r["search_path"]] + [0])
         for d in r["search_path"]:
             lines.append(f"  {d['dir']:<{width}}  {d['origin']}")
+        if r["search_path_skipped"]:
+            lines.append("  not read:")
+            width = max(len(d["dir"]) for d in r["search_path_skipped"])
+            lines += [f"  {d['dir']:<{width}}  {d['origin']}: {d['why']}"
+                      for d in r["search_path_skipped"]]
         cache = r.get("cache", {})
         if cache.get("note"):
             lines.append(f"cache:        {cache['note']}")

@@ -46,11 +46,12 @@ class ELFInfo:
     """What the resolver needs to know about one ELF file."""
 
     __slots__ = ("data", "elf_class", "flags", "gnu_property", "interp", "machine", "needed",
-                 "osabi", "soname", "type")
+                 "osabi", "rpath", "runpath", "soname", "type")
 
     def __init__(self, elf_class: int, data: int, osabi: int,  # noqa: PLR0917 -- header fields
                  e_type: int, machine: int, flags: int, soname: "str | None", interp: "str | None",
-                 needed: "tuple[str, ...]") -> "None":
+                 needed: "tuple[str, ...]", rpath: "str | None" = None,
+                 runpath: "str | None" = None) -> None:
         self.elf_class = elf_class  # ELFCLASS32 or ELFCLASS64
         self.data = data  # ELFDATA2LSB or ELFDATA2MSB
         self.osabi = osabi
@@ -60,7 +61,12 @@ class ELFInfo:
         self.soname = soname  # DT_SONAME, or None
         self.interp = interp  # PT_INTERP, or None
         self.needed = needed  # DT_NEEDED, in order
-        self.gnu_property: tuple[int, int, int] | None = None  # PT_GNU_PROPERTY offset, size, align
+        # DT_RPATH and DT_RUNPATH as written (':'-separated, tokens such as $ORIGIN kept).
+        # glibc keeps one entry per tag, the last (elf/get-dynamic-info.h); so do we.
+        self.rpath = rpath
+        self.runpath = runpath
+        # PT_GNU_PROPERTY's offset, size and alignment (x86_isa_level reads it)
+        self.gnu_property: tuple[int, int, int] | None = None
 
     @property
     def abi(self) -> "tuple[int, int, int, int]":
@@ -131,7 +137,7 @@ def _parse(read: "Reader", *, dynamic: bool = True) -> "ELFInfo":
     except struct.error as e:
         raise ELFInvalid("truncated ELF header") from e
 
-    interp = soname = None
+    interp = soname = rpath = runpath = None
     gnu_property = None
     interp_read = False
     needed: tuple[str, ...] = ()
@@ -168,7 +174,7 @@ def _parse(read: "Reader", *, dynamic: bool = True) -> "ELFInfo":
         dsize = struct.calcsize(dyn)
         blob = read(dynamic_segment[0], min(dynamic_segment[1], _MAX_DYN_BYTES))
         strtab = None
-        soname_off = None
+        soname_off = rpath_off = runpath_off = None
         needed_offs: list[int] = []
         for off in range(0, len(blob) - dsize + 1, dsize):
             tag, val = struct.unpack_from(dyn, blob, off)
@@ -180,15 +186,25 @@ def _parse(read: "Reader", *, dynamic: bool = True) -> "ELFInfo":
                 soname_off = val
             elif tag == DT_NEEDED and len(needed_offs) < 256:
                 needed_offs.append(val)
+            elif tag == DT_RPATH:
+                rpath_off = val
+            elif tag == DT_RUNPATH:
+                runpath_off = val
         if strtab is not None:
             base = _vaddr_to_offset(loads, strtab)
             if base is not None:
                 if soname_off is not None:
                     soname = _read_str(read, base + soname_off)
                 needed = tuple(s for s in (_read_str(read, base + o) for o in needed_offs) if s)
+                # "" when present but empty: an empty DT_RUNPATH still turns DT_RPATH off.
+                if rpath_off is not None:
+                    rpath = _read_str(read, base + rpath_off) or ""
+                if runpath_off is not None:
+                    runpath = _read_str(read, base + runpath_off) or ""
     elif dynamic and e_type == ET_DYN:
         raise ELFInvalid("shared object without PT_DYNAMIC")
-    info = ELFInfo(elf_class, data, osabi, e_type, machine, flags, soname, interp, needed)
+    info = ELFInfo(elf_class, data, osabi, e_type, machine, flags, soname, interp, needed,
+                   rpath, runpath)
     info.gnu_property = gnu_property
     return info
 
@@ -226,10 +242,13 @@ _KNOWN_LIBS = frozenset(("libc.so.6", "libm.so.6"))
 _OTHER_64 = {EM_PPC64: 0x0503, EM_S390: 0x0403, EM_SPARCV9: 0x0103, EM_MIPS: 0x0703}
 
 
-def cache_flags(info: "ELFInfo", machine: "str | None" = None) -> "int | None":
+def cache_flags(info: ELFInfo, machine: "str | None" = None,
+                glibc: "tuple[int, int] | None" = None) -> "int | None":
     """The ld.so.cache flags glibc's ldconfig built for *machine* (os.uname().machine by
     default) gives this object, or None when that ldconfig skips it as "for unknown
-    machine" (sysdeps/unix/sysv/linux/{x86,arm,...}/readelflib.c).
+    machine" (sysdeps/unix/sysv/linux/{x86,arm,...}/readelflib.c).  Before *glibc* 2.37 an
+    object without machine-specific flags that names no known libc is plain "ELF"; since
+    2.37 (commit 8ee878592c, "Assume only FLAG_ELF_LIBC6 support") it is libc6.
 
     This is the one place that maps an ELF header to cache flags: the cache writer keys
     files with it, and the resolver derives from it which entries fit the interpreter.
@@ -242,7 +261,7 @@ def cache_flags(info: "ELFInfo", machine: "str | None" = None) -> "int | None":
         if m == EM_X86_64:
             return 0x0303 if cls == ELFCLASS64 else 0x0803
         if m == EM_386 and cls == ELFCLASS32:
-            return _libc_type(info, _X86_INTERPRETERS)
+            return _libc_type(info, _X86_INTERPRETERS, glibc)
         return None
     if machine == "aarch64" or machine.startswith("arm"):  # arm/readelflib.c
         if cls == ELFCLASS64:
@@ -251,7 +270,7 @@ def cache_flags(info: "ELFInfo", machine: "str | None" = None) -> "int | None":
             if info.flags & EF_ARM_ABI_FLOAT_HARD:
                 return 0x0903
             return 0x0B03 if info.flags & EF_ARM_ABI_FLOAT_SOFT else FLAG_ELF_LIBC6
-        return _libc_type(info, _ARM_INTERPRETERS)
+        return _libc_type(info, _ARM_INTERPRETERS, glibc)
     # Other machines: their readelflib.c rules, as far as they depend on the header.
     if cls == ELFCLASS64:
         if m == EM_RISCV:  # double-float ABI (lp64d) or soft
@@ -260,11 +279,14 @@ def cache_flags(info: "ELFInfo", machine: "str | None" = None) -> "int | None":
             return 0x1203 if info.flags & 0x7 == 0x3 else 0x1103
         return _OTHER_64.get(m)
     if m in (EM_386, EM_PPC, EM_S390, EM_SPARC, EM_MIPS, EM_RISCV, EM_ARM):
-        return _libc_type(info, frozenset())
+        return _libc_type(info, frozenset(), glibc)
     return None
 
 
-def _libc_type(info: "ELFInfo", interpreters: "frozenset[str]") -> int:
+def _libc_type(info: ELFInfo, interpreters: "frozenset[str]",
+               glibc: "tuple[int, int] | None") -> int:
+    if glibc is not None and glibc >= (2, 37):
+        return FLAG_ELF_LIBC6
     if info.interp in interpreters or any(n in _KNOWN_LIBS for n in info.needed):
         return FLAG_ELF_LIBC6
     return FLAG_ELF

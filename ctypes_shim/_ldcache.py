@@ -13,6 +13,7 @@ import stat
 import struct
 import sys
 
+LD_SO_CACHE = "/etc/ld.so.cache"
 MAGIC_OLD = b"ld.so-1.7.0"
 MAGIC_NEW = b"glibc-ld.so.cache1.1"
 EXTENSION_MAGIC = 0xEAA42174
@@ -85,6 +86,20 @@ def accepted_flags(flags: "int | None") -> "frozenset[int] | None":
     if flags & 0xFF00 == 0:  # the generic check: libc6, or ELF that needs no libc
         return frozenset((0x0001, 0x0003))
     return frozenset((flags,))
+
+
+def key_matches(key: str, prefix: str) -> bool:
+    """Whether stock's regex, r"\\s+(lib<name>\\.[^\\s]+)\\s+\\(", takes *key* for *prefix*
+    ("lib<name>."): it starts with it, has more after it, and holds no whitespace."""
+    return key.startswith(prefix) and len(key) > len(prefix) and len(key.split()) == 1
+
+
+def signature(path: str) -> "tuple[int, ...] | None":
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 class CacheInvalid(ValueError):

@@ -7,8 +7,8 @@ is found by the same rules with a cache and without one.  It follows elf/ldconfi
 (`main`, `parse_conf`, `add_dir_1`, `add_glibc_hwcaps_subdirectories`, `search_dir`),
 elf/readlib.c (`process_file`) and elf/cache.c (`compare`), in the version of glibc that
 runs in the root: glibc 2.37 stopped reading legacy hwcap subdirectories (tls, x86_64,
-...) and started skipping the temporary files of package managers (`libfoo.so.1;abc`
-from RPM, `libfoo.so.1.dpkg-new` and `.dpkg-tmp` from dpkg).
+...), `dir=TYPE` lines and non-libc6 types; 2.39 started skipping the temporary files of
+package managers (`libfoo.so.1;abc` from RPM, `libfoo.so.1.dpkg-new` and `.dpkg-tmp`).
 Paths are as seen inside the root; files are read as they would be after chroot(root).
 """
 
@@ -36,7 +36,9 @@ _X86 = frozenset(("x86_64", "i386", "i486", "i586", "i686"))
 _X86_HWCAPS = ("sse2", "x86_64", "avx512_1")
 _X86_PLATFORMS = ("i586", "i686", "haswell", "xeon_phi")
 _TLS_HWCAP_BIT = 63
-GLIBC_2_37 = (2, 37)  # legacy hwcaps gone, package managers' temporary files skipped
+# What changed in ldconfig since glibc 2.36 (bminor/glibc history of elf/ldconfig.c):
+GLIBC_2_37 = (2, 37)  # b78ff5a25d: no legacy hwcaps; 8ee878592c: only libc6, no dir=TYPE
+GLIBC_2_39 = (2, 39)  # 2aa0974d25, cfb5a97a93: skip_dso_based_on_name (package managers)
 
 
 def glibc_version(root: str = "/") -> tuple[int, int] | None:
@@ -125,9 +127,14 @@ class Machine:
         return _ldpaths.ldconfig_dirs(root=root, triplet=self.triplet, bits=self.bits,
                                       machine=self.uname)
 
+    @property
+    def only_libc6(self) -> bool:
+        """Whether every library is libc6 and ld.so.conf has no dir=TYPE (glibc >= 2.37)."""
+        return self.glibc is None or self.glibc >= GLIBC_2_37
+
     def flags(self, info: _elf.ELFInfo) -> int | None:
         """The cache flags of a shared object, or None when this ldconfig skips it."""
-        return _elf.cache_flags(info, self.uname)
+        return _elf.cache_flags(info, self.uname, self.glibc)
 
     def hwcap_index(self, name: str) -> int | None:
         """The legacy hwcap bit a subdirectory name stands for (path_hwcap)."""
@@ -150,6 +157,8 @@ class Machine:
         return self.hwcap_index(name) is not None
 
     def path_hwcap(self, path: str) -> int:
+        if not self.legacy_hwcaps:
+            return 0
         hwcap = 0
         while "/" in path:
             path, _, last = path.rpartition("/")
@@ -283,11 +292,11 @@ def is_dso(name: str) -> bool:
 
 
 def is_temporary(name: str, machine: Machine) -> bool:
-    """Files ldconfig never looks at: prelink's temporaries, and since glibc 2.37 those
+    """Files ldconfig never looks at: prelink's temporaries, and since glibc 2.39 those
     of RPM (';' in the name) and dpkg (.dpkg-new, .dpkg-tmp)."""
     if name.endswith(".#prelink#") or (len(name) >= 17 and name[-17:-6] == ".#prelink#."):
         return True
-    if machine.glibc is not None and machine.glibc >= GLIBC_2_37:
+    if machine.glibc is None or machine.glibc >= GLIBC_2_39:
         return ";" in name or name.endswith((".dpkg-new", ".dpkg-tmp"))
     return False
 
@@ -330,7 +339,7 @@ def scan(root: str = "/", conf: str | None = None, *, machine: Machine | None = 
 def _add_conf_dir(result: Scan, line: str, origin: str) -> None:
     flag = FLAG_ANY
     path = line
-    if "=" in line:  # "dir=TYPE"
+    if "=" in line and not result.machine.only_libc6:  # "dir=TYPE", until glibc 2.36
         path, kind = line.split("=", 1)
         flag = _LIB_TYPES.get(kind, FLAG_ANY)
         path = path.rstrip(" \t\n\v\f\r").rstrip("/")
@@ -486,7 +495,7 @@ def classify_file(real: str, name: str, machine: Machine) -> Classified:
             return "linker script"
         return "empty" if not st.st_size else "too small"
     magic = int.from_bytes(head[:2], sys.byteorder)
-    if magic in (0o413, 0o314):  # a.out ZMAGIC/QMAGIC: libc4, soname = name up to major
+    if magic in (0o413, 0o314) and not machine.only_libc6:  # a.out: libc4 (glibc <= 2.36)
         soname = name
         at = soname.find(".so.")
         if at >= 0:

@@ -7,6 +7,7 @@ never import wrapt ourselves, since that costs ~100 ms (it pulls in asyncio).
 """
 
 import functools
+import os
 import sys
 
 # Imported while ctypes.util is being imported, so: no __future__ (a real module import),
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any, Callable
 
+error: "str | None" = None  # why the resolver could not be loaded, if it could not
 _replacements: "list[Any]" = []  # every replacement we made; "is it ours" is an identity test
 
 
@@ -36,10 +38,10 @@ def replacement(stock: "Callable[[str], str | None]") -> "Any":
             resolver = _resolve.default()
             hits, lookup = resolver.hits, resolver.lookup
         except Exception as e:
-            from . import _activate  # noqa: PLC0415 -- loaded already: it patched us in
-
-            _activate.error = f"loading the resolver failed, stock find_library is back: {e!r}"
-            _activate._debug(_activate.error)
+            global error  # noqa: PLW0603 -- module state read by `doctor`
+            error = f"loading the resolver failed, stock find_library is back: {e!r}"
+            if os.environ.get("CTYPES_SHIM_DEBUG"):
+                sys.stderr.write("ctypes_shim: " + error + "\n")
             lookup = stock
             module = sys.modules.get("ctypes.util")
             if module is not None:
@@ -69,8 +71,39 @@ def replacement(stock: "Callable[[str], str | None]") -> "Any":
     return new
 
 
+# Wrappers around find_library are a few deep (ours, an agent's); this bound stops a
+# `__wrapped__` cycle or a proxy that makes up a new object on every access.
+CHAIN_LIMIT = 32
+
+
+def locate(function: object) -> "tuple[int, Any] | None":
+    """(depth, our replacement) if *function* is it, or wraps it through `__wrapped__`.
+
+    The one rule for "is the shim in place": is_patched, `is_installed()`, the CLI and
+    `doctor` all use it.  Agents wrap what they find (wrapt's FunctionWrapper, or
+    functools.wraps), and each wrapper's `__wrapped__` is the function it wraps, as
+    inspect.unwrap walks it.  Only identity counts: a FunctionWrapper passes `__code__`,
+    `__name__` and `__doc__` through to the function it wraps, so those say nothing.
+    """
+    for depth in range(CHAIN_LIMIT):
+        if any(function is r for r in _replacements):
+            return depth, function
+        try:
+            function = function.__wrapped__  # type: ignore[attr-defined]
+        except Exception:  # AttributeError at the chain's end; anything from a hostile proxy
+            return None
+    return None
+
+
 def is_ours(function: object) -> bool:
-    return any(function is r for r in _replacements)
+    """True if *function* is the shim's find_library, however many wrappers are around it."""
+    return locate(function) is not None
+
+
+def stock(function: object) -> "Any":
+    """The stock find_library behind *function*'s chain, or *function* if the shim is not in it."""
+    found = locate(function)
+    return function if found is None else found[1].__wrapped__
 
 
 def is_patched(module: "ModuleType") -> bool:
@@ -87,7 +120,8 @@ def apply(module: "ModuleType") -> None:
 def revert(module: "ModuleType") -> bool:
     """Put stock find_library back; True if it was ours."""
     current = getattr(module, "find_library", None)
-    if not is_ours(current):
+    found = locate(current)
+    if found is None or found[0] != 0:  # only our own: an agent's wrapper around it stays
         return False
     module.find_library = current.__wrapped__  # type: ignore[union-attr,attr-defined]
     return True

@@ -19,45 +19,15 @@ from . import _elf, _ldcache
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Dict, List, Optional
+    from typing import Any, Dict, List, Optional
 
     from . import _search
+    from ._trace import Step
 
-    Trace = Optional[List["Step"]]
+    Trace = Optional[List[Step]]
 
 _MAX_NAME = 255  # NAME_MAX: no file can be called lib<longer name>.so
 _UNREAD = (-1,)  # a stat signature no file has
-CACHE = "/etc/ld.so.cache"
-
-
-class Step:
-    """One line of a lookup's trace (`find --explain`): which *source* looked at which
-    *subject* (a path, a key, a name) and with what *outcome*.
-
-    Outcomes: "taken" (the answer), "candidate", "superseded", "skipped", "none"
-    (the source had nothing), "unusable" (the source could not be read), "rejected"
-    (not a library name), "error".
-    """
-
-    __slots__ = ("detail", "flags", "key", "outcome", "source", "subject")
-
-    def __init__(self, source: str, subject: str, outcome: str, detail: str = "", *,
-                 key: "str | None" = None, flags: "int | None" = None) -> None:
-        self.source = source
-        self.subject = subject
-        self.outcome = outcome
-        self.detail = detail
-        self.key = key  # the cache key (soname) concerned, if any
-        self.flags = flags  # and its cache flags
-
-    @property
-    def verdict(self) -> str:
-        return f"{self.outcome}: {self.detail}" if self.detail else self.outcome
-
-    def __repr__(self) -> str:
-        return f"Step({self.source!r}, {self.subject!r}, {self.outcome!r}, {self.detail!r})"
-
-
 class Native:
     """What a library must match to load into this interpreter."""
 
@@ -122,7 +92,7 @@ class Resolver:
         text = _as_name(name)
         if text is None or not plausible(text):
             if trace is not None:
-                trace.append(Step("input", _shown(name), "rejected", "not a library name"))
+                _note(trace, "input", _shown(name), "rejected", "not a library name")
             return None
         try:
             if self.native.musl_arch is None:
@@ -137,7 +107,7 @@ class Resolver:
         except Exception as e:  # find_library must never be why a process dies
             _debug(f"find_library({text!r}) failed: {e!r}")
             if trace is not None:
-                trace.append(Step("error", text, "error", repr(e)))
+                _note(trace, "error", text, "error", repr(e))
             return None
 
     def search(self) -> "_search.Search":
@@ -145,7 +115,7 @@ class Resolver:
         if self._search is None:
             from . import _search  # noqa: PLC0415 -- the first miss pays for it
 
-            self._search = _search.Search(self)
+            self._search = _search.Search(self.root, self.native, self.environ)
         return self._search
 
     def cache_clear(self) -> None:
@@ -163,14 +133,14 @@ class Resolver:
         if index is None:
             return None, why
         try:
-            return _ldcache.read_cache(self.host(CACHE) or "\0"), ""
+            return _ldcache.read_cache(self.host(_ldcache.LD_SO_CACHE) or "\0"), ""
         except (OSError, ValueError) as e:
             return None, str(e) or type(e).__name__
 
     def cache_index(self) -> "tuple[_ldcache.CacheIndex | None, str]":
         """The root's ld.so.cache, read again when the file changes; or None and why."""
-        host = self.host(CACHE)
-        sig = stat_sig(host) if host is not None else None
+        host = self.host(_ldcache.LD_SO_CACHE)
+        sig = _ldcache.signature(host) if host is not None else None
         if sig == self._cache[0]:
             return self._cache[1], self._cache[2]
         index, why = None, ""
@@ -201,27 +171,27 @@ class Resolver:
         index, why = self.cache_index()
         if index is None:
             if trace is not None:
-                trace.append(Step("ld.so.cache", CACHE, "unusable", why))
+                _note(trace, "ld.so.cache", _ldcache.LD_SO_CACHE, "unusable", why)
             return None
         # Stock: re.search(r"\s+(lib<name>\.[^\s]+)\s+\(<abi>", `ldconfig -p`), the first
         # match in cache order; so 'libfoo.bar.so.1' answers both 'foo' and 'foo.bar'.
         prefix = "lib" + name + "."
-        candidates = [c for c in index.matches(prefix) if key_matches(c[0], prefix)]
+        candidates = [c for c in index.matches(prefix) if _ldcache.key_matches(c[0], prefix)]
         if not candidates and trace is not None:
-            trace.append(Step("ld.so.cache", CACHE, "none", f"no entry for {prefix}*"))
+            _note(trace, "ld.so.cache", _ldcache.LD_SO_CACHE, "none", f"no entry for {prefix}*")
         for key, flags, value_off in candidates:
             try:
                 value = index.value(value_off)
             except ValueError:
                 if trace is not None:
-                    trace.append(Step("ld.so.cache", key, "skipped", "corrupt entry",
-                                      key=key, flags=flags))
+                    _note(trace, "ld.so.cache", key, "skipped", "corrupt entry",
+                                      key=key, flags=flags)
                 continue
             if not self.native.cache_flags_fit(flags):
                 if trace is not None:
-                    trace.append(Step("ld.so.cache", value, "skipped",
+                    _note(trace, "ld.so.cache", value, "skipped",
                                       f"flags {flags:#06x} are for another ABI",
-                                      key=key, flags=flags))
+                                      key=key, flags=flags)
                 continue
             host = self.host(value)
             if host is None or not os.path.exists(host):
@@ -229,8 +199,8 @@ class Resolver:
                 # file): either way this cache is stale for the name, and the search
                 # answers as a fresh cache would.
                 if trace is not None:
-                    trace.append(Step("ld.so.cache", value, "skipped",
-                                      "stale entry, file missing", key=key, flags=flags))
+                    _note(trace, "ld.so.cache", value, "skipped",
+                                      "stale entry, file missing", key=key, flags=flags)
                 return None
             return key, value, flags
         return None
@@ -240,9 +210,15 @@ class Resolver:
         if found is None:
             return None
         if trace is not None:
-            trace.append(Step("ld.so.cache", found[1], "taken", found[0], key=found[0],
-                              flags=found[2]))
+            _note(trace, "ld.so.cache", found[1], "taken", found[0], key=found[0],
+                              flags=found[2])
         return found[0]
+
+
+def _note(trace: "List[Any]", *args: "Any", **kw: "Any") -> None:
+    from ._trace import Step  # noqa: PLC0415 -- only `find --explain` asks for a trace
+
+    trace.append(Step(*args, **kw))
 
 
 def _as_name(name: object) -> "str | None":
@@ -268,20 +244,6 @@ def plausible(name: str) -> bool:
     NAME_MAX, no '/', NUL or whitespace (stock's regex stops a key at whitespace)."""
     return (0 < len(name) <= _MAX_NAME and "/" not in name and "\0" not in name
             and not any(c.isspace() for c in name))
-
-
-def key_matches(key: str, prefix: str) -> bool:
-    """Whether stock's regex, r"\\s+(lib<name>\\.[^\\s]+)\\s+\\(", takes *key* for *prefix*
-    ("lib<name>."): it starts with it, has more after it, and holds no whitespace."""
-    return key.startswith(prefix) and len(key) > len(prefix) and len(key.split()) == 1
-
-
-def stat_sig(path: str) -> "tuple[int, ...] | None":
-    try:
-        st = os.stat(path)
-    except (OSError, ValueError):
-        return None
-    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _debug(message: str) -> None:

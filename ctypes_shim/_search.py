@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import os
 
-from . import _elf, _ldpaths, _ldscan
-from ._resolve import CACHE, Step, key_matches, stat_sig
+from . import _elf, _ldcache, _ldpaths, _ldscan
+from ._trace import Step
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-    from ._resolve import Resolver
+    from ._resolve import Native
 
     Trace = Optional[List[Step]]
     Index = Dict[str, Tuple[str, ...]]
@@ -40,10 +40,9 @@ _INDEX_AFTER = 2  # a directory's second lookup builds its per-name index
 class Search:
     """The part of a Resolver that reads directories; one per Resolver."""
 
-    def __init__(self, resolver: Resolver) -> None:
-        self.resolver = resolver
-        self.root = resolver.root
-        native = resolver.native
+    def __init__(self, root: str, native: Native, environ: dict[str, str] | None) -> None:
+        self.root = root
+        self.environ = environ  # None: os.environ at each call
         self.native = native
         self.musl = native.musl_arch
         self.machine = _ldscan.Machine(triplet=_ldpaths.multiarch()).for_root(self.root)
@@ -83,9 +82,10 @@ class Search:
         if trace is not None:
             trace.append(Step("scan", f"{len(self.search_dirs())} dirs", "none",
                               f"no usable {prefix}* file"))
-        if before_watch == self._watched():  # remembered against the state before the look
-            names = self._misses[2] if self._misses[0] == before else frozenset()
-            self._misses = (before, before_watch, names | {name})
+        # Remembered against the state from before the look: whatever changed since then
+        # (a conf file too, which may name other dirs) makes the next check differ.
+        names = self._misses[2] if self._misses[0] == before else frozenset()
+        self._misses = (before, before_watch, names | {name})
         return None, True
 
     def _first(self, scan: _ldscan.Scan, prefix: str, trace: Trace, source: str, *,
@@ -99,7 +99,7 @@ class Search:
                     trace.append(Step(source, path, "skipped", why))
         fitting = []
         for entry in scan.entries:
-            if not key_matches(entry.key, prefix):
+            if not _ldcache.key_matches(entry.key, prefix):
                 continue
             key: dict[str, Any] = {"key": entry.key, "flags": entry.flags}
             if not self.native.cache_flags_fit(entry.flags):
@@ -182,16 +182,31 @@ class Search:
             lines = env + list(_ldpaths.musl_path_dirs(self.musl, root=self.root))
             scan = _ldscan.scan(self.root, machine=self.machine, conf_lines=lines,
                                 builtin=False, listing=lambda host: ())
-            return [(d.path, d.origin) for d in scan.dirs]
+            return [(d.path, d.origin) for d in scan.dirs if self._isdir(d.path)]
         first = _ldscan.scan(self.root, machine=self.machine, conf_lines=env, builtin=False,
                              listing=lambda host: ())
         scan = _ldscan.scan(self.root, machine=self.machine, conf_lines=self._conf_lines(),
                             listing=lambda host: ())
-        return [(d.path, d.origin) for d in first.dirs] + [
-            (d.path, "default" if d.origin == "<builtin>:0" else d.origin) for d in scan.dirs]
+        return [(d.path, d.origin) for d in first.dirs if self._isdir(d.path)] + [
+            (d.path, "default" if d.origin == "<builtin>:0" else d.origin) for d in scan.dirs
+            if self._isdir(d.path)]  # ldconfig keeps a file named in ld.so.conf, and reads nothing
+
+    def _isdir(self, inside: str) -> bool:
+        host = _ldpaths.host_path(self.root, inside)
+        return host is not None and os.path.isdir(host)
+
+    def configured_dirs(self) -> list[tuple[str, str]]:
+        """Every dir named for the search, in order, before missing and repeated ones are
+        dropped: LD_LIBRARY_PATH's, then ld.so.conf's and the built-in ones (glibc) or
+        the musl path file's."""
+        env = self._env_dirs()
+        if self.musl is not None:
+            return env + list(_ldpaths.musl_path_dirs(self.musl, root=self.root))
+        return env + list(self._conf_lines()) + [
+            (d, "default") for d in self.machine.builtin_dirs(self.root)]
 
     def _env_dirs(self) -> list[tuple[str, str]]:
-        environ = os.environ if self.resolver.environ is None else self.resolver.environ
+        environ = os.environ if self.environ is None else self.environ
         value = environ.get("LD_LIBRARY_PATH")
         dirs = _ldpaths.ld_library_path(value, musl=self.musl is not None)
         if self.root == "/":
@@ -200,17 +215,17 @@ class Search:
 
     def _conf_lines(self) -> tuple[tuple[str, str], ...]:
         """ld.so.conf's dirs, parsed again when a file it was read from changes."""
-        if self._conf is not None and all(stat_sig(p) == s for p, s in self._conf[0]):
+        if self._conf is not None and all(_ldcache.signature(p) == s for p, s in self._conf[0]):
             return self._conf[1]
         seen: list[str] = []
         lines = _ldpaths.conf_dirs(root=self.root, seen=seen)
-        self._conf = (tuple((p, stat_sig(p)) for p in dict.fromkeys(seen)), lines)
+        self._conf = (tuple((p, _ldcache.signature(p)) for p in dict.fromkeys(seen)), lines)
         return lines
 
     def _listing(self, host: str, prefix: str) -> list[_ldscan.Dirent]:
         """The entries of *host* that can key *prefix*: names that begin with it, and the
         legacy hwcap subdirectories glibc < 2.37 also reads."""
-        sig = stat_sig(host)
+        sig = _ldcache.signature(host)
         cached = self._listings.get(host)
         if cached is None or cached[0] != sig:
             names = os.listdir(host)  # OSError: the scan skips the directory
@@ -239,7 +254,7 @@ class Search:
 
     def _classify(self, real: str, name: str,
                   machine: _ldscan.Machine) -> _ldscan.Classified:
-        sig = stat_sig(real)
+        sig = _ldcache.signature(real)
         cached = self._classified.get(real)
         if cached is not None and cached[0] == sig and sig is not None:
             return cached[1]
@@ -280,25 +295,37 @@ class Search:
 
     def _watched(self) -> tuple[str, ...]:
         """Every path a miss was read from: the cache, the conf files, each dir configured
-        (present or not) and its glibc-hwcaps dir, LD_LIBRARY_PATH's dirs."""
+        (present or not) and its glibc-hwcaps dir if it has one, LD_LIBRARY_PATH's dirs."""
         root = self.root
-        paths = [self.resolver.host(CACHE) or "\0"]
+        paths = [_ldpaths.host_path(root, _ldcache.LD_SO_CACHE) or "\0"]
         lines = list(self._env_dirs())
         if self.musl is None:
+            lines += list(self._conf_lines())  # first: it reads the conf files
             paths += [p for p, _ in (self._conf or ((), ()))[0]]
-            lines += list(self._conf_lines())
             lines += [(d, "") for d in self.machine.builtin_dirs(root)]
         else:
             paths.append(_ldpaths.host_path(root, f"/etc/ld-musl-{self.musl}.path") or "\0")
             lines += list(_ldpaths.musl_path_dirs(self.musl, root=root))
+        seen: set[tuple[int, int]] = set()
         for directory, _ in lines:
             host = _ldpaths.host_path(root, directory) or "\0"
-            paths += [host, host.rstrip("/") + "/glibc-hwcaps"]
+            try:
+                st = os.stat(host)
+            except (OSError, ValueError):
+                paths.append(host)  # watched: it may appear
+                continue
+            if (st.st_dev, st.st_ino) in seen:
+                continue  # usrmerge: /lib/x is /usr/lib/x, watched once
+            seen.add((st.st_dev, st.st_ino))
+            paths.append(host)
+            hwcaps = host.rstrip("/") + "/glibc-hwcaps"  # a new one changes its parent
+            if os.path.isdir(hwcaps):
+                paths.append(hwcaps)
         return tuple(dict.fromkeys(paths))
 
     def _world(self, watch: tuple[str, ...]) -> tuple[object, ...]:
         """A cheap fingerprint of *watch* (one stat per path) and LD_LIBRARY_PATH."""
-        environ = os.environ if self.resolver.environ is None else self.resolver.environ
+        environ = os.environ if self.environ is None else self.environ
         value = environ.get("LD_LIBRARY_PATH")
         state: list[object] = [value]
         if value and any(not d.startswith("/") for d in value.replace(";", ":").split(":")):

@@ -133,7 +133,6 @@ def test_find_explain_every_verdict(tmp_path: object, capsys: pytest.CaptureFixt
 def test_find_explain_with_a_cache_and_dt_needed(tmp_path: object,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """With our cache: the cache answers; DT_NEEDED shows what this root cannot resolve."""
-    pytest.importorskip("elftools")
     root = make_root(tmp_path)
     assert main(["ldconfig", "--root", root]) == 0
     capsys.readouterr()
@@ -143,11 +142,14 @@ def test_find_explain_with_a_cache_and_dt_needed(tmp_path: object,
     assert result["result"] == "libfoo.so.1"  # the cache answers with the soname
     assert result["needed"] == [
         {"soname": "libdep.so.1", "path": "/opt/a/libdep.so.1", "via": "ld.so.cache"},
-        {"soname": "libgone.so.9", "path": None, "via": None}]
+        {"soname": "libgone.so.9", "path": None, "via": None, "error": "not found"}]
+    assert result["loads"] is False
+    assert result["load_problem"] == "libgone.so.9 needed by /opt/a/libfoo.so.1: not found"
     assert main(["find", "--explain", "--root", root, "foo"]) == 0
     out = capsys.readouterr().out
     assert "libgone.so.9 => NOT FOUND in this root" in out
     assert "libdep.so.1 => /opt/a/libdep.so.1 (ld.so.cache)" in out
+    assert "  loads: no: libgone.so.9 needed by /opt/a/libfoo.so.1: not found" in out
     os.unlink(os.path.join(root, "opt/a/libdep.so.1"))
     assert main(["find", "--explain", "--root", root, "dep"]) == 1
     out = capsys.readouterr().out
@@ -158,7 +160,6 @@ def test_find_explain_with_a_cache_and_dt_needed(tmp_path: object,
 def test_find_explain_needed_only_in_a_conf_dir(tmp_path: object,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     """Without a cache the loader never looks in ld.so.conf dirs: --explain says so."""
-    pytest.importorskip("elftools")
     root = make_root(tmp_path)
     assert main(["find", "--explain", "--root", root, "foo"]) == 0
     out = capsys.readouterr().out
@@ -167,15 +168,15 @@ def test_find_explain_needed_only_in_a_conf_dir(tmp_path: object,
     assert "libgone.so.9 => NOT FOUND in this root" in out
 
 
-def test_find_explain_without_pyelftools(tmp_path: object, monkeypatch: pytest.MonkeyPatch,
+def test_find_explain_needs_no_pyelftools(tmp_path: object, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    """No pyelftools: --explain still works and says what to install."""
+    """DT_NEEDED comes from the package's own ELF reader: --explain works without pyelftools."""
     root = make_root(tmp_path)
-    monkeypatch.setitem(sys.modules, "elftools", None)  # makes the import fail
-    monkeypatch.setitem(sys.modules, "elftools.elf.elffile", None)
-    monkeypatch.setitem(sys.modules, "elftools.common.exceptions", None)
+    monkeypatch.setitem(sys.modules, "elftools", None)  # any import of it would fail
     assert main(["find", "--explain", "--root", root, "foo"]) == 0
-    assert "DT_NEEDED: install pyelftools to list them" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "libdep.so.1 => NOT FOUND by the loader" in out
+    assert "  loads: no: libdep.so.1 needed by /opt/a/libfoo.so.1: not found" in out
 
 
 def test_compare_is_host_only(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
@@ -319,20 +320,26 @@ def test_print_host_cache_matches_real_ldconfig(capsysbinary: pytest.CaptureFixt
 # -- doctor ------------------------------------------------------------------------------------
 
 
+def with_libc(root: str) -> str:
+    """A libc.so.6 in /usr/lib: a root where find_library('c') answers."""
+    _write(root, "/usr/lib/libc.so.6", elfgen.native(soname="libc.so.6"))
+    return root
+
+
 def test_doctor_without_a_cache_is_ok(tmp_path: object,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     """No cache is reported, not wrong: find_library scans the dirs then."""
-    root = make_root(tmp_path)
+    root = with_libc(make_root(tmp_path))
     assert main(["doctor", "--root", root]) == 0
     out = capsys.readouterr().out
-    assert "/opt/a  /etc/ld.so.conf:1" in out
+    assert ["/opt/a", "/etc/ld.so.conf:1"] in [line.split() for line in out.splitlines()]
     assert "no ld.so.cache" in out and out.rstrip().endswith("summary: OK")
 
 
 def test_doctor_fresh_stale_and_missing(tmp_path: object,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     """A fresh cache is OK; a deleted library makes it stale, a new one missing: exit 1."""
-    root = make_root(tmp_path)
+    root = with_libc(make_root(tmp_path))
     assert main(["ldconfig", "--root", root]) == 0
     assert main(["doctor", "--root", root]) == 0
     assert capsys.readouterr().out.rstrip().endswith("summary: OK")
@@ -355,7 +362,7 @@ def test_doctor_fresh_stale_and_missing(tmp_path: object,
 
 def test_doctor_missing_soname_link(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
     """The cache names <dir>/<soname>; with only libfoo.so.1.2 on disk the loader fails."""
-    root = str(tmp_path)
+    root = with_libc(str(tmp_path))
     _write(root, "/etc/ld.so.conf", "/opt/a\n")
     _write(root, "/opt/a/libfoo.so.1.2", elfgen.native(soname="libfoo.so.1"))
     assert main(["ldconfig", "--root", root]) == 0
@@ -380,11 +387,12 @@ def test_doctor_unreadable_config_and_cache(tmp_path: object,
 
 def test_doctor_json_shape(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
     """--json carries every section the text shows."""
-    root = make_root(tmp_path)
+    root = with_libc(make_root(tmp_path))
     assert main(["doctor", "--json", "--root", root]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report) >= {"version", "root", "shim", "interpreter", "architecture", "libc",
-                           "search_path", "cache", "problems", "notes", "summary"}
+                           "search_path", "search_path_skipped", "cache", "problems", "notes",
+                           "summary"}
     assert report["search_path"][0] == {"dir": "/opt/a", "origin": "/etc/ld.so.conf:1"}
     assert report["shim"]["package"] == os.path.dirname(ctypes_shim.__file__)
     assert report["interpreter"]["executable"] == sys.executable
@@ -401,6 +409,71 @@ def test_doctor_on_this_machine(capsys: pytest.CaptureFixture[str]) -> None:
         assert report["libc"]["version"] == os.confstr("CS_GNU_LIBC_VERSION").split()[1]
     if report["cache"].get("present") and os.path.exists(LDCONFIG):
         assert report["cache"]["generator"]
+
+
+def test_doctor_on_an_empty_root_is_a_problem(tmp_path: object,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty dir: no search dir, no libc, nothing resolves: two problems, exit 1."""
+    assert main(["doctor", "--root", str(tmp_path), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["problems"] == [
+        "no directory of the search path exists in this root: nothing resolves",
+        "no libc: find_library('c') finds nothing"]
+    assert report["search_path"] == []
+    assert {d["why"] for d in report["search_path_skipped"]} == {"missing on disk"}
+    assert main(["doctor", "--root", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "search path: (none)" in out and "summary: 2 problems: " in out
+
+
+def test_doctor_lists_search_path_entries_it_does_not_read(
+        tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+    """Conf dirs missing on disk and usrmerge duplicates are shown, each with why."""
+    root = with_libc(str(tmp_path))
+    _write(root, "/etc/ld.so.conf", "/opt/missing\n/opt/file\n/usr/lib\n")
+    _write(root, "/opt/file", "not a directory")
+    os.symlink("usr/lib", os.path.join(root, "lib"))  # usrmerge
+    assert main(["doctor", "--root", root, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["search_path"] == [{"dir": "/usr/lib", "origin": "/etc/ld.so.conf:3"}]
+    skipped = {(d["dir"], d["origin"]): d["why"] for d in report["search_path_skipped"]}
+    assert skipped[("/opt/missing", "/etc/ld.so.conf:1")] == "missing on disk"
+    assert skipped[("/opt/file", "/etc/ld.so.conf:2")] == "not a directory"
+    assert skipped[("/lib", "default")] == "same directory as /usr/lib, read once"
+    assert skipped[("/usr/lib", "default")] == "already in the search path"
+    assert main(["doctor", "--root", root]) == 0
+    out = capsys.readouterr().out
+    assert "  not read:\n" in out
+    assert ["/opt/missing", "/etc/ld.so.conf:1:", "missing", "on", "disk"] in [
+        line.split() for line in out.splitlines()]
+
+
+def test_paths_under_root_are_inside_the_root(tmp_path: object,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """One convention, said in --help: doctor names the cache and config files as the
+    root sees them, as find --explain does."""
+    root = with_libc(make_root(tmp_path))
+    assert main(["ldconfig", "--root", root]) == 0
+    assert main(["doctor", "--root", root, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["cache"]["path"] == "/etc/ld.so.cache"
+    assert report["config_files"] == ["/etc/ld.so.conf"]
+    assert main(["--help"]) == 0
+    assert "is a path inside ROOT" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("names", [["c", "m"], ["c", "averylongname"]], ids=" ".join)
+def test_compare_header_lines_up(names: list[str]) -> None:
+    """--compare's header sits over its columns, also when every name is shorter than
+    NAME or every answer shorter than SHIM."""
+    results = [{"name": n, "result": "libc.so.6" if n == "c" else None, "stock": "x"}
+               for n in names]
+    lines = _cli._find_text(results, compare=True, explain=False)
+    assert lines[1].index("libc.so.6") == lines[0].index("SHIM")
+    assert lines[1].rindex(" x") + 1 == lines[0].index("STOCK")
+    short = _cli._find_text([{"name": "z", "result": "a", "stock": "b"}], compare=True,
+                            explain=False)
+    assert short == ["NAME  SHIM  STOCK", "z     a     b"]
 
 
 # -- as a real process ---------------------------------------------------------------------------
