@@ -179,6 +179,37 @@ def test_shadowed_sitecustomize_still_runs(tmp_path: object, site_dir: str) -> N
         os.path.join(other, "sitecustomize.py"), "sitecustomize", "sitecustomize"]
 
 
+# dd-trace's ddtrace/bootstrap/sitecustomize.py loads "the next sitecustomize" this way.
+REIMPORTS_NEXT = """
+import os, sys
+here = os.path.dirname(os.path.abspath(__file__))
+mine = sys.modules.pop("sitecustomize", None)
+saved = sys.path[:]
+sys.path[:] = [p for p in sys.path if os.path.abspath(p) != here]
+try:
+    import sitecustomize
+finally:
+    sys.path[:] = saved
+    sys.modules["sitecustomize"] = mine
+"""
+
+
+def test_chains_through_a_sitecustomize_that_reimports_the_next_one(tmp_path: object,
+                                                                    site_dir: str) -> None:
+    """ours -> an agent's that imports the next one itself -> the image's: each runs once."""
+    agent = os.path.join(str(tmp_path), "agent")
+    os.makedirs(agent)
+    with open(os.path.join(agent, "sitecustomize.py"), "w") as f:
+        f.write(REIMPORTS_NEXT)
+    last = shadowed(tmp_path, "import builtins\n"
+                    "builtins.OTHER_RAN = getattr(builtins, 'OTHER_RAN', 0) + 1\n")
+    code = ("import builtins, sys; print(getattr(builtins, 'OTHER_RAN', 0), "
+            f"sys.modules['sitecustomize'].__file__, sys.path.count({site_dir!r}))")
+    result = run_python(code, env=site_env(site_dir, agent, last))
+    assert result.stderr == ""
+    assert result.stdout.split() == ["1", os.path.join(site_dir, "sitecustomize.py"), "1"]
+
+
 def test_broken_shadowed_sitecustomize_is_reported_like_site_does(tmp_path: object,
                                                                   site_dir: str) -> None:
     """An error in the shadowed sitecustomize is one message, as site prints it; we stay on."""

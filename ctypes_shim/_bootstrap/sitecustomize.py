@@ -41,8 +41,8 @@ def _run() -> None:
 def _chain(here: str) -> "object | None":
     """Run the first sitecustomize on sys.path after *here*, as site would have run it.
 
-    The import system's own PathFinder searches just the entries after ours: no second pass
-    over sys.path, no rewriting it, no change to sys.modules["sitecustomize"] afterwards.
+    The import system's own PathFinder searches just the entries after ours, instead of a
+    second import through all of sys.path; sys.modules["sitecustomize"] stays ours.
     """
     import _frozen_importlib  # loaded before site: importlib._bootstrap  # noqa: PLC0415
     import _frozen_importlib_external  # importlib._bootstrap_external  # noqa: PLC0415
@@ -59,6 +59,13 @@ def _chain(here: str) -> "object | None":
     module = _frozen_importlib.module_from_spec(spec)
     ours = sys.modules.get("sitecustomize")
     sys.modules["sitecustomize"] = module  # as during a real import, for code that looks
+    # While it runs, our dir is off sys.path: a sitecustomize that imports "the next
+    # sitecustomize" itself (dd-trace's bootstrap drops its own dir and imports again) must
+    # find the one after it, not ours again.  Only our entry is put back afterwards, so any
+    # other change it makes to sys.path stays.
+    at = path.index(here) if here in path else -1
+    if at >= 0:
+        del path[at]
     try:
         spec.loader.exec_module(module)
     except Exception as e:  # what site.execsitecustomize prints; start-up goes on
@@ -68,6 +75,8 @@ def _chain(here: str) -> "object | None":
             sys.stderr.write("Error in sitecustomize; set PYTHONVERBOSE for traceback:\n"
                              f"{type(e).__name__}: {e}\n")
     finally:
+        if at >= 0:
+            path.insert(min(at, len(path)), here)
         if ours is not None:
             sys.modules["sitecustomize"] = ours
     return module
