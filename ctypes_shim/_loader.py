@@ -44,6 +44,7 @@ CACHE, SYSTEM, PATH, LOADED = "ld.so.cache", "system dir", "path", "already load
 MAX_OBJECTS = 512  # a desktop application maps about 200 objects; a cycle cannot pass this
 LD_SO_CACHE = "/etc/ld.so.cache"
 _ET_EXEC = 2
+_AT_SECURE = 23  # <elf.h>
 
 
 class SearchDir:
@@ -51,12 +52,15 @@ class SearchDir:
     RUNPATH, SYSTEM or CACHE (then *path* is the cache file); *owner* is the object whose
     DT_RPATH or DT_RUNPATH named it, or the file that listed a system dir."""
 
-    __slots__ = ("owner", "path", "source")
+    __slots__ = ("element", "owner", "path", "source")
 
-    def __init__(self, path: str, source: str, owner: str | None = None) -> None:
+    def __init__(self, path: str, source: str, owner: str | None = None, *,
+                 element: str | None = None) -> None:
         self.path = path
         self.source = source
         self.owner = owner
+        self.element = element  # the DT_RPATH/DT_RUNPATH element as written, before
+        # substitution (for explaining which one matched); not part of equality
 
     def __repr__(self) -> str:
         return f"SearchDir({self.path!r}, {self.source!r}, {self.owner!r})"
@@ -280,7 +284,7 @@ def search_path(info: _elf.ELFInfo | None, path: str | None, *, root: str = "/",
                     continue
                 element = value.rstrip("/") or "/"
             entry = SearchDir(element, source, who[1] if who and source != LD_LIBRARY_PATH
-                              else None)
+                              else None, element=part)
             if entry not in out:  # fillin_rpath: a dir already in this list is not added again
                 out.append(entry)
         return out
@@ -326,10 +330,33 @@ def _musl_search_path(requester: tuple[_elf.ELFInfo, str] | None, *, root: str,
         if expanded is None:
             continue
         source = RUNPATH if info.runpath is not None else RPATH
-        out += [SearchDir(d, source, path) for d in expanded.split(":") if d]
+        out += [SearchDir(d, source, path, element=d) for d in expanded.split(":") if d]
     out += [SearchDir(d, SYSTEM, origin) for d, origin in _ldpaths.musl_path_dirs(arch,
                                                                                   root=root)]
     return tuple(out)
+
+
+def at_secure() -> bool:
+    """Whether this process runs in secure-execution mode (the kernel's AT_SECURE auxv
+    entry, which glibc keeps as __libc_enable_secure): set-user-ID, set-group-ID or
+    file capabilities.  Without /proc, a differing real and effective id says the same."""
+    try:
+        with open("/proc/self/auxv", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return os.getuid() != os.geteuid() or os.getgid() != os.getegid()
+    import struct  # noqa: PLC0415 -- only here
+    import sys  # noqa: PLC0415
+
+    word = 8 if sys.maxsize > 2**32 else 4
+    fmt = "QQ" if word == 8 else "II"
+    for at in range(0, len(raw) - 2 * word + 1, 2 * word):
+        key, value = struct.unpack_from(fmt, raw, at)
+        if key == _AT_SECURE:
+            return bool(value)
+        if key == 0:  # AT_NULL
+            break
+    return False
 
 
 def _origin(path: str, root: str) -> str:

@@ -5,11 +5,16 @@ that /etc/ld.so.cache answers needs only this module, _elf and _ldcache.  Anythi
 (no cache, a stale one, LD_LIBRARY_PATH, musl) is _search's, loaded on the first miss.
 
 Order (README "How a name is resolved"):
+0. DT_RPATH of the caller, the object holding _ctypes, from which CDLL calls dlopen (and
+   of the executable), when the caller has no DT_RUNPATH: glibc searches it before
+   everything else.  Most interpreters have none; then this step reads the caller's
+   dynamic section once and costs nothing more.
 1. /etc/ld.so.cache, read in place of `ldconfig -p`: the first entry, in cache order, whose
    key starts with "lib<name>." and whose flags fit this interpreter, as stock CPython's
    regex picks it.  Entries whose file is gone (a stale cache) are passed over.
 2. What a cache freshly written for this root would answer (_search, through _ldscan,
-   the rules the cache writer uses), then LD_LIBRARY_PATH as it is at the call.
+   the rules the cache writer uses), then LD_LIBRARY_PATH as it is at the call, then the
+   caller's DT_RUNPATH (glibc searches it after LD_LIBRARY_PATH).
 """
 
 import os
@@ -19,20 +24,23 @@ from . import _elf, _ldcache
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional
+    from typing import Any, Dict, List, Optional, Tuple
 
     from . import _search
     from ._trace import Step
 
     Trace = Optional[List[Step]]
+    Callers = Tuple[Optional[Tuple[_elf.ELFInfo, str]], Tuple[Tuple[_elf.ELFInfo, str], ...],
+                    Optional[Tuple[_elf.ELFInfo, str]]]
 
 _MAX_NAME = 255  # NAME_MAX: no file can be called lib<longer name>.so
 _UNREAD = (-1,)  # a stat signature no file has
 class Native:
     """What a library must match to load into this interpreter."""
 
-    def __init__(self, info: "_elf.ELFInfo | None") -> None:
+    def __init__(self, info: "_elf.ELFInfo | None", path: "str | None" = None) -> None:
         self.info = info
+        self.path = path  # the file it was read from, if any
         self.abi = info.abi if info else None
         self.flags = _elf.cache_flags(info) if info else None
         self.cache_ok = _ldcache.accepted_flags(self.flags)
@@ -48,11 +56,74 @@ class Native:
     @classmethod
     def detect(cls) -> "Native":
         for path in (sys.executable, "/proc/self/exe"):  # the first is cheaper to open
-            try:
-                return cls(_elf.read_elf(path, dynamic=False))
+            try:  # with its dynamic section: the executable's DT_RPATH counts (Caller)
+                return cls(_elf.read_elf(path), path)
             except (OSError, ValueError):
                 continue
         return cls(None)
+
+
+class Caller:
+    """The object from which CDLL calls dlopen(): the file that holds _ctypes, that is its
+    extension module, or libpython or the executable when _ctypes is built in.  glibc
+    searches its DT_RPATH, those of the objects that loaded it (*chain*, nearest first;
+    glibc's l_loader) and of the *executable*, or else its DT_RUNPATH (elf/dl-load.c,
+    _dl_map_object).  Paths are inside the resolver's root; *path* and *executable* None:
+    nobody's (a root other than this machine's); *executable* SELF: the program running,
+    whose header Native has read already.  *secure*: AT_SECURE (None: this process's,
+    read when needed)."""
+
+    SELF = "/proc/self/exe"
+
+    __slots__ = ("chain", "executable", "path", "secure")
+
+    def __init__(self, path: "str | None", chain: "tuple[str, ...]" = (),
+                 executable: "str | None" = None, *, secure: "bool | None" = None) -> None:
+        self.path = path
+        self.chain = chain
+        self.executable = executable
+        self.secure = secure
+
+    @classmethod
+    def detect(cls) -> "Caller":
+        """This process's caller.  An extension module was opened by a path, so glibc
+        gave it no l_loader: its chain is empty, and the executable comes last."""
+        exe = cls.SELF
+        module = sys.modules.get("_ctypes")
+        path = getattr(module, "__file__", None) if module is not None else None
+        if path is None and "_ctypes" in sys.builtin_module_names:
+            path = _libpython() or _self_exe()
+        elif path is None:
+            try:  # where `import _ctypes` would find it, without importing it
+                finder = sys.modules["_frozen_importlib_external"].PathFinder
+                spec = finder.find_spec("_ctypes")
+                path = spec.origin if spec is not None else None
+            except Exception:  # an odd sys.path hook: nothing to go by
+                path = None
+        if isinstance(path, str) and not path.startswith("/"):
+            path = os.path.abspath(path)
+        return cls(path if isinstance(path, str) else None, executable=exe)
+
+
+def _self_exe() -> "str | None":
+    """The running program's path, as glibc's $ORIGIN for the main map sees it."""
+    try:
+        return os.readlink(Caller.SELF)
+    except OSError:
+        return os.path.realpath(sys.executable) if sys.executable else None
+
+
+def _libpython() -> "str | None":
+    """The libpython mapped into this process, if any (a --enable-shared build)."""
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                at = line.find("/")
+                if at > 0 and "/libpython" in line:
+                    return line[at:].rstrip("\n")
+    except OSError:
+        pass
+    return None
 
 
 class Resolver:
@@ -64,8 +135,12 @@ class Resolver:
     """
 
     def __init__(self, root: str = "/", native: "Native | None" = None,
-                 environ: "Dict[str, str] | None" = None) -> None:
+                 environ: "Dict[str, str] | None" = None, caller: "Caller | None" = None,
+                 ) -> None:
         self.root = root
+        self._caller = caller  # None: this process's for "/", nobody's for another root
+        self._callers: Callers | None = None
+        self._request: object = _UNREAD  # the caller's (ELF header, path), read once
         self.hits: Dict[str, str] = {}  # name -> answer
         self._native = native
         self.environ = environ  # None: os.environ at each call
@@ -79,6 +154,54 @@ class Resolver:
         if self._native is None:
             self._native = Native.detect()
         return self._native
+
+    @property
+    def caller(self) -> Caller:
+        if self._caller is None:
+            self._caller = Caller.detect() if self.root == "/" else Caller(None)
+        return self._caller
+
+    def caller_objects(self) -> "Callers":
+        """(requester, chain, executable) as (ELF header, path) pairs, read once; what
+        cannot be read is left out (the loader has no path from it either)."""
+        if self._callers is None:
+            caller = self.caller
+            read = self._read_caller
+            executable = read(caller.executable)
+            if caller.executable == Caller.SELF:
+                path = _self_exe()
+                executable = (executable[0], path) if executable and path else None
+            self._callers = (self._requester(),
+                             tuple(o for o in map(read, caller.chain) if o is not None),
+                             executable)
+        return self._callers
+
+    def _requester(self) -> "tuple[_elf.ELFInfo, str] | None":
+        if self._request is _UNREAD:
+            self._request = self._read_caller(self.caller.path)
+        return self._request  # type: ignore[return-value]
+
+    def _read_caller(self, path: "str | None") -> "tuple[_elf.ELFInfo, str] | None":
+        if path == Caller.SELF and self.native.path is not None and self.native.info:
+            return self.native.info, path  # Native.detect has read it, dynamic section too
+        host = self.host(path) if path is not None else None
+        if host is None or path is None:
+            return None
+        try:
+            return _elf.read_elf(host), path
+        except (OSError, ValueError):
+            return None
+
+    def rpath_first(self) -> bool:
+        """Whether some DT_RPATH may be searched before the cache: without one (most
+        interpreters), the RPATH step is skipped without loading _search."""
+        caller = self.caller
+        if caller.chain:  # not for this process: _ctypes has no l_loader
+            requester, chain, exe = self.caller_objects()
+            return any(o is not None and o[0].rpath for o in (requester, *chain, exe))
+        requester = self._requester()  # the one read this step costs: _ctypes's header
+        exe = self._read_caller(caller.executable)
+        return any(o is not None and o[0].rpath for o in (requester, exe))
 
     def find(self, name: object) -> "str | None":
         """find_library(name): memoized hits, a fresh look for anything else."""
@@ -96,6 +219,12 @@ class Resolver:
             return None
         try:
             if self.native.musl_arch is None:
+                if self.rpath_first():
+                    answer, memo = self.search().find_rpath(text, trace)
+                    if answer is not None:
+                        if memo:
+                            self.hits[text] = answer
+                        return answer
                 answer = self._from_cache(text, trace)
                 if answer is not None:
                     self.hits[text] = answer
@@ -115,7 +244,8 @@ class Resolver:
         if self._search is None:
             from . import _search  # noqa: PLC0415 -- the first miss pays for it
 
-            self._search = _search.Search(self.root, self.native, self.environ)
+            self._search = _search.Search(self.root, self.native, self.environ,
+                                          self.caller_objects(), self.caller.secure)
         return self._search
 
     def cache_clear(self) -> None:
@@ -212,6 +342,7 @@ class Resolver:
         if trace is not None:
             _note(trace, "ld.so.cache", found[1], "taken", found[0], key=found[0],
                               flags=found[2])
+            self.search().loaded_copy(found[0], found[1], trace)
         return found[0]
 
 
@@ -250,6 +381,24 @@ def _debug(message: str) -> None:
     if os.environ.get("CTYPES_SHIM_DEBUG"):
         sys.stderr.write(f"ctypes_shim: {message}\n")
 
+
+def _finish_imports() -> None:
+    """Before fork(): wait for any other thread that is importing one of our modules (the
+    resolver imports _search, _loader, ... on first use).  The child would otherwise block
+    for ever on that module's import lock, held by a thread it does not have."""
+    try:
+        locks = sys.modules["_frozen_importlib"]._module_locks
+        for name, ref in list(locks.items()):
+            lock = ref() if name.startswith("ctypes_shim.") else None
+            if lock is not None:
+                lock.acquire()
+                lock.release()
+    except Exception:  # _DeadlockError, or an interpreter without these internals
+        return
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_finish_imports)
 
 _default: "Resolver | None" = None
 

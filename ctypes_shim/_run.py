@@ -191,7 +191,8 @@ def _run_file(module: "ModuleType", data: bytes, name: str) -> None:
     from importlib import machinery, util  # noqa: PLC0415 -- loaded already by site/runpy
 
     module.__file__ = name
-    module.__cached__ = None  # type: ignore[attr-defined]
+    if sys.version_info < (3, 15):  # 3.15's pythonrun.c no longer sets it
+        module.__cached__ = None  # type: ignore[attr-defined]
     try:
         if name.endswith(".pyc") or data[:4] == util.MAGIC_NUMBER:
             if data[:4] != util.MAGIC_NUMBER:

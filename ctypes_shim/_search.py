@@ -1,12 +1,16 @@
 """What find_library answers when /etc/ld.so.cache has no answer: no cache, a stale one,
-LD_LIBRARY_PATH, musl.
+LD_LIBRARY_PATH, the caller's DT_RPATH and DT_RUNPATH, musl.
 
 For glibc, the answer is what a cache freshly written for the root would give: _ldscan
 keys the ld.so.conf and built-in dirs exactly as the cache writer does, and the first
 entry in cache order whose key starts with "lib<name>." wins, as stock's regex picks it
 from `ldconfig -p`.  Then LD_LIBRARY_PATH (as it is at the call) in the loader's order:
-the first directory that holds a match wins.  musl has no cache: LD_LIBRARY_PATH, then
-/etc/ld-musl-<arch>.path.
+the first directory that holds a match wins, and the caller's DT_RUNPATH after it.  The
+caller (the object holding _ctypes, from which CDLL calls dlopen) has its DT_RPATH searched
+before the cache (find_rpath), as glibc's dl-load.c does.  Its directories are expanded
+by _loader.search_path, the one model of the loader's search, and keyed by _ldscan, like
+every other directory.  musl has no cache: LD_LIBRARY_PATH, then the caller's DT_RUNPATH
+or DT_RPATH, then /etc/ld-musl-<arch>.path.
 
 Only files whose names begin with "lib<name>." are read (plus glibc < 2.37's legacy
 hwcap subdirectories), so a lookup never reads a whole large directory.  Everything read
@@ -26,7 +30,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-    from ._resolve import Native
+    from ._loader import SearchDir
+    from ._resolve import Callers, Native
 
     Trace = Optional[List[Step]]
     Index = Dict[str, Tuple[str, ...]]
@@ -40,9 +45,12 @@ _INDEX_AFTER = 2  # a directory's second lookup builds its per-name index
 class Search:
     """The part of a Resolver that reads directories; one per Resolver."""
 
-    def __init__(self, root: str, native: Native, environ: dict[str, str] | None) -> None:
+    def __init__(self, root: str, native: Native, environ: dict[str, str] | None,
+                 callers: Callers = (None, (), None), secure: bool | None = None) -> None:
         self.root = root
         self.environ = environ  # None: os.environ at each call
+        self.callers = callers  # the caller, its loader chain, the executable (_resolve.Caller)
+        self.secure = secure  # AT_SECURE; None: this process's, read when needed
         self.native = native
         self.musl = native.musl_arch
         self.machine = _ldscan.Machine(triplet=_ldpaths.multiarch()).for_root(self.root)
@@ -53,6 +61,7 @@ class Search:
         self._misses: tuple[tuple[object, ...], tuple[str, ...], frozenset[str]] = (
             (), (), frozenset())
         self._loader_dirs: frozenset[str] | None = None
+        self._caller_dirs: tuple[tuple[SearchDir, ...], tuple[SearchDir, ...]] | None = None
 
     # -- the answer -------------------------------------------------------------------------
 
@@ -72,13 +81,15 @@ class Search:
             if entry is not None:
                 return self._answer(entry, trace, "scan"), True
         env = self._env_dirs()
+        after, labels = self._caller_lines(self.caller_dirs()[1])
         system = list(_ldpaths.musl_path_dirs(self.musl, root=self.root)) if self.musl else []
-        scan = self._scan(env + system, prefix, builtin=False)
+        scan = self._scan(env + after + system, prefix, builtin=False)
         source = "scan" if self.musl else "LD_LIBRARY_PATH"
-        entry = self._first(scan, prefix, trace, source, first_dir=True)
+        entry = self._first(scan, prefix, trace, source, first_dir=True, labels=labels)
         if entry is not None:
             env_dirs = {d for d, _ in env}
-            return self._answer(entry, trace, source), entry.directory not in env_dirs
+            return (self._answer(entry, trace, labels.get(entry.directory, (source, ""))[0]),
+                    entry.directory not in env_dirs)
         if trace is not None:
             trace.append(Step("scan", f"{len(self.search_dirs())} dirs", "none",
                               f"no usable {prefix}* file"))
@@ -88,45 +99,91 @@ class Search:
         self._misses = (before, before_watch, names | {name})
         return None, True
 
+    def find_rpath(self, name: str, trace: Trace) -> tuple[str | None, bool]:
+        """(answer, whether it may be remembered) from the DT_RPATH dirs glibc searches
+        before anything else for the caller's dlopen(): the first dir holding a match."""
+        before = self.caller_dirs()[0]
+        if not before:
+            return None, True
+        prefix = "lib" + name + "."
+        lines, labels = self._caller_lines(before)
+        entry = self._first(self._scan(lines, prefix, builtin=False), prefix, trace, "DT_RPATH",
+                            first_dir=True, labels=labels)
+        if entry is not None:
+            return self._answer(entry, trace, "DT_RPATH"), True
+        if trace is not None:
+            trace.append(Step("DT_RPATH", f"{len(before)} dirs", "none",
+                              f"no usable {prefix}* file"))
+        return None, True
+
+    def loaded_copy(self, soname: str, value: str, trace: Trace) -> None:
+        """For --explain: when the loader, asked for *soname* by the caller, finds a copy
+        before the cache's *value* (in DT_RPATH, LD_LIBRARY_PATH or DT_RUNPATH), add a
+        step "loaded" naming it: that copy is what CDLL loads."""
+        if trace is None or self.musl is not None:
+            return
+        from . import _loader  # noqa: PLC0415 -- only for --explain
+
+        requester, chain, exe = self.callers
+        loader = _loader.Loader(self.root, self.environ, native=self.native.info,
+                                secure=self._secure())
+        loader.executable = exe
+        found = loader.find(soname, requester, chain)
+        if found.path is None or found.source in (_loader.CACHE, _loader.SYSTEM):
+            return
+        trace.append(Step(found.source or "", found.path, "loaded",
+                          f"CDLL({soname!r}) loads this copy, found before {value}: "
+                          f"{found.via}", key=soname))
+
     def _first(self, scan: _ldscan.Scan, prefix: str, trace: Trace, source: str, *,
-               first_dir: bool = False) -> _ldscan.Entry | None:
+               first_dir: bool = False,
+               labels: dict[str, tuple[str, str]] | None = None) -> _ldscan.Entry | None:
         """The first entry, in cache order, whose key starts with *prefix* and whose flags
         fit; with *first_dir*, only from the first directory that has one (the loader's
-        order for LD_LIBRARY_PATH and musl's path)."""
+        order for LD_LIBRARY_PATH, DT_RPATH, DT_RUNPATH and musl's path).  *labels* gives
+        the trace's source for a directory, and which entry named it."""
+        def label(directory: str) -> tuple[str, str]:
+            if not labels:
+                return source, ""
+            return labels.get(directory) or labels.get(
+                directory.split("/glibc-hwcaps/", maxsplit=1)[0], (source, ""))
+
         if trace is not None:
             for path, why in scan.skipped:
                 if path.rpartition("/")[2].startswith(prefix):
-                    trace.append(Step(source, path, "skipped", why))
+                    trace.append(Step(label(path.rpartition("/")[0] or "/")[0], path,
+                                      "skipped", why))
         fitting = []
         for entry in scan.entries:
             if not _ldcache.key_matches(entry.key, prefix):
                 continue
+            src, note = label(entry.directory)
             key: dict[str, Any] = {"key": entry.key, "flags": entry.flags}
             if not self.native.cache_flags_fit(entry.flags):
                 if trace is not None:
-                    trace.append(Step(source, entry.file, "skipped",
+                    trace.append(Step(src, entry.file, "skipped",
                                       f"flags {entry.flags:#06x} are for another ABI", **key))
                 continue
             info = self._info(entry.file)
             if info is not None and (info.abi != self.native.abi
                                      or not _elf.is_shared_object(info)):
                 if trace is not None:  # ldconfig keys it, dlopen refuses it
-                    trace.append(Step(source, entry.file, "skipped",
+                    trace.append(Step(src, entry.file, "skipped",
                                       f"not loadable here (OS ABI {info.osabi})", **key))
                 continue
             fitting.append(entry)
             if trace is not None:
                 plain = info is not None and info.soname is None
-                trace.append(Step(source, entry.file, "candidate",
-                                  f"no SONAME, file name {entry.key}" if plain else
-                                  f"soname {entry.key}", **key))
+                trace.append(Step(src, entry.file, "candidate",
+                                  (f"no SONAME, file name {entry.key}" if plain else
+                                   f"soname {entry.key}") + note, **key))
         if first_dir and fitting:
             rank = {d.path: number for number, d in enumerate(scan.dirs)}
             top = min(rank.get(e.directory, len(rank)) for e in fitting)
             fitting = [e for e in fitting if rank.get(e.directory, len(rank)) == top]
         if trace is not None:
             for entry in fitting[1:]:
-                trace.append(Step(source, entry.file, "superseded",
+                trace.append(Step(label(entry.directory)[0], entry.file, "superseded",
                                   f"{fitting[0].key} sorts first", key=entry.key,
                                   flags=entry.flags))
         return fitting[0] if fitting else None
@@ -176,15 +233,17 @@ class Search:
                             classify=self._classify)
 
     def search_dirs(self) -> list[tuple[str, str]]:
-        """Where a name the cache does not answer is looked for, in order."""
-        env = self._env_dirs()
+        """Where a name the cache does not answer is looked for, in order: the caller's
+        DT_RPATH dirs (which come before the cache) first."""
+        before, after = (self._caller_lines(d)[0] for d in self.caller_dirs())
+        env = self._env_dirs() + after
         if self.musl is not None:
             lines = env + list(_ldpaths.musl_path_dirs(self.musl, root=self.root))
             scan = _ldscan.scan(self.root, machine=self.machine, conf_lines=lines,
                                 builtin=False, listing=lambda host: ())
             return [(d.path, d.origin) for d in scan.dirs if self._isdir(d.path)]
-        first = _ldscan.scan(self.root, machine=self.machine, conf_lines=env, builtin=False,
-                             listing=lambda host: ())
+        first = _ldscan.scan(self.root, machine=self.machine, conf_lines=before + env,
+                             builtin=False, listing=lambda host: ())
         scan = _ldscan.scan(self.root, machine=self.machine, conf_lines=self._conf_lines(),
                             listing=lambda host: ())
         return [(d.path, d.origin) for d in first.dirs if self._isdir(d.path)] + [
@@ -197,9 +256,10 @@ class Search:
 
     def configured_dirs(self) -> list[tuple[str, str]]:
         """Every dir named for the search, in order, before missing and repeated ones are
-        dropped: LD_LIBRARY_PATH's, then ld.so.conf's and the built-in ones (glibc) or
-        the musl path file's."""
-        env = self._env_dirs()
+        dropped: the caller's DT_RPATH's, LD_LIBRARY_PATH's, the caller's DT_RUNPATH's,
+        then ld.so.conf's and the built-in ones (glibc) or the musl path file's."""
+        before, after = (self._caller_lines(d)[0] for d in self.caller_dirs())
+        env = before + self._env_dirs() + after
         if self.musl is not None:
             return env + list(_ldpaths.musl_path_dirs(self.musl, root=self.root))
         return env + list(self._conf_lines()) + [
@@ -273,17 +333,72 @@ class Search:
         found = self._classify_path(inside)
         return None if isinstance(found, str) else found[2]
 
+    # -- the caller's DT_RPATH and DT_RUNPATH ---------------------------------------------
+
+    def caller_dirs(self) -> tuple[tuple[SearchDir, ...], tuple[SearchDir, ...]]:
+        """The dirs the caller's dlopen() searches from DT_RPATH (before LD_LIBRARY_PATH
+        and the cache) and from DT_RUNPATH (after LD_LIBRARY_PATH), in the loader's order,
+        as _loader.search_path expands them; read once.  musl searches both after
+        LD_LIBRARY_PATH: they all come second."""
+        if self._caller_dirs is None:
+            requester, chain, exe = self.callers
+            if requester is None and exe is None:
+                self._caller_dirs = ((), ())
+                return self._caller_dirs
+            from . import _loader  # noqa: PLC0415 -- the one model of the loader's search
+
+            places = _loader.search_path(
+                requester[0] if requester else None, requester[1] if requester else None,
+                root=self.root, environ={}, chain=chain, executable=exe,
+                musl_arch=self.musl, secure=self._secure(), bits=self.native.bits)
+            own = (_loader.RPATH, _loader.RUNPATH)
+            if self.musl is not None:
+                self._caller_dirs = ((), tuple(d for d in places if d.source in own))
+            else:
+                self._caller_dirs = (tuple(d for d in places if d.source == _loader.RPATH),
+                                     tuple(d for d in places if d.source == _loader.RUNPATH))
+        return self._caller_dirs
+
+    def _secure(self) -> bool:
+        if self.secure is None:
+            if self.root != "/":
+                return False
+            from . import _loader  # noqa: PLC0415
+
+            self.secure = _loader.at_secure()
+        return self.secure
+
+    def _caller_lines(self, dirs: Iterable[SearchDir]) -> tuple[
+            list[tuple[str, str]], dict[str, tuple[str, str]]]:
+        """(dir, origin) lines for a scan, and for the trace each dir's source and which
+        element of whose DT_RPATH/DT_RUNPATH named it.  An empty element is the current
+        directory, and a relative one is relative to it (glibc opens them as they are)."""
+        lines: list[tuple[str, str]] = []
+        labels: dict[str, tuple[str, str]] = {}
+        for d in dirs:
+            path = d.path
+            if not path.startswith("/"):
+                path = (os.path.join(os.getcwd(), path) if self.root == "/"
+                        else "/" + path).rstrip("/") or "/"
+            origin = f"{d.source} of {d.owner}"
+            lines.append((path, origin))
+            labels.setdefault(path, (d.source, f", {d.source} entry {d.element!r} of {d.owner}"))
+        return lines, labels
+
     def loader_dirs(self) -> frozenset[str]:
-        """Dirs the loader searches by itself: LD_LIBRARY_PATH as it was at start-up, and
-        its built-in system dirs (glibc) or the musl path file's dirs."""
+        """Dirs the loader searches by itself: the caller's DT_RPATH and DT_RUNPATH dirs,
+        LD_LIBRARY_PATH as it was at start-up, and its built-in system dirs (glibc) or the
+        musl path file's dirs."""
         if self._loader_dirs is None:
             if self.musl is not None:
                 system = tuple(d for d, _ in _ldpaths.musl_path_dirs(self.musl, root=self.root))
             else:
                 system = _ldpaths.loader_dirs(root=self.root, triplet=self.machine.triplet,
                                               bits=self.native.bits)
-            self._loader_dirs = frozenset(system + _startup_ld_library_path(self.root,
-                                                                            self.musl))
+            before, after = self.caller_dirs()
+            own = tuple(p for p, _ in self._caller_lines(before + after)[0])
+            self._loader_dirs = frozenset(own + system + _startup_ld_library_path(self.root,
+                                                                                  self.musl))
         return self._loader_dirs
 
     @staticmethod
@@ -299,6 +414,7 @@ class Search:
         root = self.root
         paths = [_ldpaths.host_path(root, _ldcache.LD_SO_CACHE) or "\0"]
         lines = list(self._env_dirs())
+        lines += self._caller_lines(self.caller_dirs()[0] + self.caller_dirs()[1])[0]
         if self.musl is None:
             lines += list(self._conf_lines())  # first: it reads the conf files
             paths += [p for p, _ in (self._conf or ((), ()))[0]]

@@ -1,10 +1,12 @@
 """Demo WSGI app for the distroless examples: finds native libraries with ctypes at import.
 
-Run it with gunicorn (``python3.11 -m gunicorn --chdir /app app:app``). At import it calls
+Run it with gunicorn (``python3 -m gunicorn --chdir /app app:app``). At import it calls
 ``ctypes.util.find_library`` for each name below, as code written against the stdlib does,
 loads the result with ``ctypes.CDLL`` and looks up one symbol (calling the harmless ones).
-Every request returns the outcome as JSON. In gcr.io/distroless/python3-debian12 without
-ctypes_shim every soname is null; with it, each one resolves and loads.
+Every request returns the outcome as JSON. Without ctypes_shim, in
+gcr.io/distroless/python3-debian12 every soname is null, and in python3-debian13 a library
+added by a later layer is (its pre-generated ld.so.cache does not list it); with it, each
+one resolves and loads.
 """
 
 import ctypes

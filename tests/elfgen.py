@@ -17,8 +17,8 @@ ET_EXEC, ET_DYN = 2, 3
 def elf(*, bits: int = 64, endian: str = "little", machine: int = EM_X86_64,
         soname: str | None = None, needed: tuple[str, ...] = (), e_type: int = ET_DYN,
         osabi: int = 0, flags: int = 0, interp: str | None = None,
-        dynamic: bool = True) -> bytes:
-    """The bytes of a minimal ELF object."""
+        dynamic: bool = True, rpath: str | None = None, runpath: str | None = None) -> bytes:
+    """The bytes of a minimal ELF object; *rpath* and *runpath* add DT_RPATH / DT_RUNPATH."""
     e = "<" if endian == "little" else ">"
     if bits == 64:
         ehsize, phentsize, dynsize = 64, 56, 16
@@ -26,7 +26,8 @@ def elf(*, bits: int = 64, endian: str = "little", machine: int = EM_X86_64,
         ehsize, phentsize, dynsize = 52, 32, 8
     strtab = b"\0"
     offsets = {}
-    for s in ([soname] if soname else []) + list(needed) + ([interp] if interp else []):
+    paths = [p for p in (rpath, runpath) if p is not None]
+    for s in ([soname] if soname else []) + list(needed) + paths + ([interp] if interp else []):
         offsets[s] = len(strtab)
         strtab += s.encode() + b"\0"
     phdrs = [1] + ([2] if dynamic else []) + ([3] if interp else [])
@@ -35,6 +36,10 @@ def elf(*, bits: int = 64, endian: str = "little", machine: int = EM_X86_64,
     dyn = [(1, offsets[n]) for n in needed]
     if soname:
         dyn.append((14, offsets[soname]))
+    if rpath is not None:
+        dyn.append((15, offsets[rpath]))  # DT_RPATH
+    if runpath is not None:
+        dyn.append((29, offsets[runpath]))  # DT_RUNPATH
     str_off_placeholder = len(dyn)
     dyn += [(5, 0), (10, len(strtab)), (0, 0)]
     str_off = dyn_off + dynsize * len(dyn)

@@ -65,6 +65,7 @@ def test_generated_paths_read_back() -> None:
     assert (plain.rpath, plain.runpath) == (None, None)
 
 
+@pytest.mark.slow  # the same on every interpreter: tox runs it in py311
 @pytest.mark.host
 def test_needed_rpath_runpath_agree_with_pyelftools() -> None:
     """On every shared library of the host (and pyenv's extension modules, which carry

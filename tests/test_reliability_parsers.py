@@ -66,6 +66,7 @@ def test_elf_valid_ident_random_rest(ident: bytes, rest: bytes) -> None:
     checks.check_elf(ident + rest)
 
 
+@pytest.mark.slow  # the same on every interpreter: tox runs it in py311
 @FUZZ
 @given(SEEDS)
 def test_elf_mutated_libraries(scratch: str, seed: int) -> None:
@@ -349,6 +350,7 @@ def test_conf_deep_include_chain(tmp_path: object) -> None:
                         ("/d2", "/etc/c/2.conf:1"))
 
 
+@pytest.mark.slow  # the same on every interpreter: tox runs it in py311
 def test_conf_glob_matching_thousands(tmp_path: object) -> None:
     """An include glob over 3000 files reads each once, in sorted order."""
     root = str(tmp_path)
@@ -362,6 +364,7 @@ def test_conf_glob_matching_thousands(tmp_path: object) -> None:
     assert dirs == ["/lib%04d" % i for i in range(3000)]
 
 
+@pytest.mark.slow  # the same on every interpreter: tox runs it in py311
 def test_conf_glob_file_count_is_bounded(tmp_path: object) -> None:
     """More files than MAX_CONF_FILES: the parser stops at the bound instead of reading all."""
     root = str(tmp_path)
@@ -392,6 +395,7 @@ def test_cache_index_shared_keys_are_bounded(run: int) -> None:
     assert decoded <= checks.CACHE_STRING_FACTOR * len(data) + checks.CACHE_STRING_SLACK
 
 
+@pytest.mark.slow  # the same on every interpreter: tox runs it in py311
 def test_conf_self_including_glob_is_expanded_once(tmp_path: object,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Regression: 2000 conf files that each include their own directory again expanded

@@ -22,7 +22,7 @@ import elfgen
 import pytest
 from fuzz import cases, checks
 from fuzz.support import (
-    REPO,
+    BASE_PYTHON,
     default_dir,
     host,
     lib,
@@ -36,6 +36,7 @@ from fuzz.support import (
     with_deadline,
 )
 
+import ctypes_shim
 from ctypes_shim import _ldcache, _resolve
 
 LIBDIR = default_dir()
@@ -190,18 +191,34 @@ print(json.dumps(out))
 """
 
 
-def nobody_python(drop: object, env: dict[str, str]) -> str:
-    """An interpreter uid 65534 can run (pyenv's live under /root, mode 0700)."""
-    for python in (sys.executable, "/usr/bin/python3", "/usr/local/bin/python3"):
-        try:
-            ok = subprocess.run([python, "-c", "import ctypes_shim"], env=env, cwd="/",
-                                preexec_fn=drop, capture_output=True, timeout=60).returncode == 0
-        except OSError:
-            ok = False
-        if ok:
-            return python
-    pytest.skip("no interpreter that uid 65534 can run and that can import the package")
-    raise AssertionError  # unreachable
+def _blocked_ancestor(path: str) -> str | None:
+    """The first directory above *path* that uid 65534 cannot pass through (pyenv's
+    interpreters live under /root, mode 0700), or None."""
+    parts = os.path.abspath(path).split("/")[1:]
+    for i in range(1, len(parts)):
+        d = "/" + "/".join(parts[:i])
+        if not os.stat(d).st_mode & stat.S_IXOTH:
+            return d
+    return None
+
+
+def as_nobody(args: list[str], env: dict[str, str], stash: str,
+              ) -> subprocess.CompletedProcess[str]:
+    """Run *args* as uid 65534 with this tox env's own interpreter (its base installation,
+    sys.base_prefix) reachable: in a private mount namespace a 0755 tmpfs covers the
+    directory that blocks it, holding only a bind mount of that installation."""
+    prefix = os.path.realpath(sys.base_prefix)
+    blocked = _blocked_ancestor(prefix)
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    if blocked is None:
+        return subprocess.run(drop + args, env=env, capture_output=True, text=True,
+                              timeout=120, cwd="/")
+    script = ('set -e; mkdir -p "$1"; mount --bind "$2" "$1"; '
+              'mount -t tmpfs -o mode=0755 ctypes-shim "$3"; mkdir -p "$2"; '
+              'mount --bind "$1" "$2"; shift 3; exec "$@"')
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
+                           "sh", stash, prefix, blocked, *drop, *args], env=env,
+                          capture_output=True, text=True, timeout=120, cwd="/")
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="needs root to create a tree and drop to uid 65534")
@@ -228,21 +245,20 @@ def test_unreadable_files_and_dirs_as_nobody() -> None:
         for d, _, _ in os.walk(root):
             if not d.endswith("hidden"):
                 os.chmod(d, 0o755)
-        # A copy of the package that uid 65534 can read, wherever the checkout lives (a
-        # clone under a 0700 mktemp dir is not readable to it).
-        shutil.copytree(os.path.join(REPO, "ctypes_shim"), os.path.join(top, "pkg", "ctypes_shim"),
+        # The package this interpreter imported (under tox: the wheel installed in the
+        # env), copied where uid 65534 can read it; run by the env's own interpreter.
+        shutil.copytree(os.path.dirname(_resolve.__file__), os.path.join(top, "pkg", "ctypes_shim"),
                         ignore=shutil.ignore_patterns("__pycache__"))
         env = python_env(PYTHONPATH=os.path.join(top, "pkg"))
-
-        def drop() -> None:
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-
-        python = nobody_python(drop, env)
-        proc = subprocess.run([python, "-c", UNREADABLE_CHILD, root],
-                              env=env, capture_output=True, text=True, timeout=60,
-                              preexec_fn=drop, cwd="/")
+        probe = ("import sys, ctypes_shim; print(sys.version_info[:2], ctypes_shim.__file__, "
+                 "ctypes_shim.__version__)")
+        proc = as_nobody([BASE_PYTHON, "-c", probe], env, os.path.join(top, "stash"))
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split()[:2] == ["(%d," % sys.version_info[0], "%d)" % sys.version_info[1]]
+        assert proc.stdout.split()[2] == os.path.join(top, "pkg", "ctypes_shim", "__init__.py")
+        assert proc.stdout.split()[3] == ctypes_shim.__version__
+        proc = as_nobody([BASE_PYTHON, "-c", UNREADABLE_CHILD, root], env,
+                         os.path.join(top, "stash"))
         assert proc.returncode == 0, proc.stderr
         value = json.loads(proc.stdout.strip().splitlines()[-1])
         # libunr.so.2 cannot be read, so the older readable one wins
@@ -294,6 +310,7 @@ def test_broken_configs(tmp_path: object, shape: str) -> None:
         assert found == "/opt/inconf/" + conf_lib
 
 
+@pytest.mark.slow  # the same on every interpreter: tox runs it in py311
 def test_conf_glob_over_thousands_of_files(tmp_path: object) -> None:
     """An include glob matching 2000 conf files: the one dir that holds the library wins."""
     root = str(tmp_path)

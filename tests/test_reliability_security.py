@@ -86,4 +86,3 @@ def test_lookups_never_execute_dlopen_or_write() -> None:
     assert value["calls"] >= 150
     assert value["bad"] == [], value["bad"][:10]
     assert value["kinds"].get("open", 0) > 0, value["kinds"]  # the hook was really recording
-    assert os.path.exists("/proc/self/exe")

@@ -11,7 +11,8 @@ image's interpreter with a clean environment (the image's ENV plus HOME). Nothin
 is visible inside except those device nodes. All mounts vanish with the namespace.
 
 Usage from Python: ``run(root, ["-c", "print(1)"], user=65532)`` runs
-``/usr/bin/python3.11 -c 'print(1)'`` (the image entrypoint) and returns (rc, stdout, stderr).
+``/usr/bin/python3.13 -c 'print(1)'`` (the image's entrypoint; python3.11 in debian12) and
+returns (rc, stdout, stderr).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import sys
 from typing import NamedTuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkroot import ENTRYPOINT, IMAGE_ENV, NONROOT, WORKDIR
+from mkroot import IMAGE_ENV, NONROOT, WORKDIR, image_of
 
 ROOT_USER = 0
 _DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
@@ -87,10 +88,12 @@ def command(
     user: int = ROOT_USER,
     env: dict[str, str] | None = None,
     workdir: str | None = None,
-    entrypoint: list[str] | tuple[str, ...] = ENTRYPOINT,
+    entrypoint: list[str] | tuple[str, ...] | None = None,
 ) -> list[str]:
     """The host argv that runs ``entrypoint + args`` inside ``root``; see :func:`run`."""
     root = os.path.abspath(root)
+    if entrypoint is None:
+        entrypoint = image_of(root).entrypoint
     spec = {
         "root": root,
         "argv": [*entrypoint, *args],
@@ -125,9 +128,13 @@ def run(
     workdir: str | None = None,
     input: str | None = None,
     timeout: float = 60,
-    entrypoint: list[str] | tuple[str, ...] = ENTRYPOINT,
+    entrypoint: list[str] | tuple[str, ...] | None = None,
 ) -> Result:
-    """Run ``/usr/bin/python3.11 *args`` in ``root`` as ``user`` (0 or 65532); rc is returned."""
+    """Run ``entrypoint *args`` in ``root`` as ``user`` (0 or 65532); rc is returned.
+
+    The entrypoint defaults to the image's, ``/usr/bin/python3.13`` (debian13) or
+    ``/usr/bin/python3.11`` (debian12).
+    """
     cmd = command(root, args, user=user, env=env, workdir=workdir, entrypoint=entrypoint)
     proc = subprocess.run(
         cmd, input=input, capture_output=True, text=True, timeout=timeout, check=False
@@ -183,7 +190,7 @@ if __name__ == "__main__":
         # Manual use: python3 chroot.py ROOT [--nonroot] [python args...]
         argv = sys.argv[1:]
         if not argv:
-            sys.exit("usage: chroot.py ROOT [--nonroot] [python3.11 args ...]")
+            sys.exit("usage: chroot.py ROOT [--nonroot] [python args ...]")
         who = NONROOT if "--nonroot" in argv[1:2] else ROOT_USER
         rest = argv[2:] if who == NONROOT else argv[1:]
         sys.exit(subprocess.call(command(argv[0], rest, user=who)))

@@ -1,4 +1,8 @@
-"""Fixtures for the distroless tests: real Debian 12 packages unpacked into a root, chrooted."""
+"""Fixtures for the distroless tests: real Debian packages unpacked into a root, chrooted.
+
+Every root fixture is parametrized by the image, python3-debian13 (trixie, the current one)
+first, then python3-debian12 (bookworm).
+"""
 
 from __future__ import annotations
 
@@ -18,12 +22,12 @@ sys.path.insert(0, str(HERE))  # mkroot/chroot are plain scripts, not a package
 
 import chroot  # noqa: E402
 import mkroot  # noqa: E402
-from recipe import EXAMPLES, LATER_LAYER, LD_LIBRARY_PATH_PKG, REPO, ROUTE_ENV, SITE_DIR, RouteRoot  # noqa: E402
+from recipe import EXAMPLES, LATER_LAYER, LD_LIBRARY_PATH_PKG, REPO, ROUTE_ENV, RouteRoot, pip  # noqa: E402
 
 # CTYPES_SHIM_TEST_DISTROLESS=require (CI runs as root) turns "cannot run here" into a failure.
 _REQUIRE = os.environ.get("CTYPES_SHIM_TEST_DISTROLESS") == "require"
 
-# Test instrumentation, not part of the image: Debian's /etc/python3.11/sitecustomize.py does
+# Test instrumentation, not part of the image: Debian's /etc/python3.X/sitecustomize.py does
 # ``import apport_python_hook; apport_python_hook.install()`` (ImportError ignored). Ubuntu keeps
 # that module in /usr/lib/python3/dist-packages; a stand-in there tells us that Debian's
 # sitecustomize really ran, including when ours shadows it.
@@ -33,7 +37,8 @@ APPORT_HOOK = "import sys\n\n\ndef install():\n    sys._probe_apport_hook_instal
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "distroless: runs in a rebuilt gcr.io/distroless/python3-debian12 root (root, unshare)",
+        "distroless: runs in a rebuilt gcr.io/distroless/python3-debian13 or -debian12 root"
+        " (root, unshare)",
     )
 
 
@@ -43,34 +48,68 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def image_debs() -> dict[str, str]:
-    """The image's .debs (downloaded once into the XDG cache)."""
-    reason = chroot.available()
-    if reason:
-        _unavailable(reason)
+@pytest.fixture(scope="session", params=list(mkroot.IMAGES))
+def image(request: pytest.FixtureRequest) -> mkroot.Image:
+    """Each reproduced image in turn: debian13, then debian12."""
+    return mkroot.IMAGES[request.param]
+
+
+def fetch_debs(image: mkroot.Image, packages: list[str]) -> dict[str, str]:
+    """:func:`mkroot.fetch_debs` from ``image``'s suite; "cannot run here" if apt fails."""
     try:
-        return mkroot.fetch_image_debs()
+        return mkroot.fetch_debs(packages, image=image)
     except mkroot.MkrootError as e:
-        _unavailable(f"cannot fetch the image packages: {e}")
+        _unavailable(f"cannot fetch {image.suite} packages: {e}")
         raise
 
 
-@pytest.fixture(scope="session")
-def make_root(
-    image_debs: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+_IMAGE_DEBS: dict[str, dict[str, str]] = {}
+
+
+def _image_debs(image: mkroot.Image) -> dict[str, str]:
+    """The image's .debs (downloaded once into the XDG cache; one apt call per session)."""
+    reason = chroot.available()
+    if reason:
+        _unavailable(reason)
+    if image.name not in _IMAGE_DEBS:
+        _IMAGE_DEBS[image.name] = fetch_debs(image, [*image.packages, mkroot.CACERTS_PACKAGE])
+    return _IMAGE_DEBS[image.name]
+
+
+def _root_factory(
+    image: mkroot.Image, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[str], Path]:
-    """Factory: a fresh copy of the image filesystem per call (about one second each)."""
+    debs = _image_debs(image)
 
     def make(name: str) -> Path:
-        root = tmp_path_factory.mktemp(name) / "root"
-        mkroot.build_root(str(root), image_debs)
+        root = tmp_path_factory.mktemp(f"{image.name}-{name}") / "root"
+        mkroot.build_root(str(root), debs, image)
         hook_dir = root / "usr/lib/python3/dist-packages"
         hook_dir.mkdir(parents=True, exist_ok=True)
         (hook_dir / "apport_python_hook.py").write_text(APPORT_HOOK)
         return root
 
     return make
+
+
+@pytest.fixture(scope="session")
+def make_root(
+    image: mkroot.Image, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], Path]:
+    """Factory: a fresh copy of the image filesystem per call (about one second each)."""
+    return _root_factory(image, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def make_debian13_root(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Factory: a fresh python3-debian13 root per call, for the tests of that image alone."""
+    return _root_factory(mkroot.DEBIAN13, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def make_debian12_root(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Factory: a fresh python3-debian12 root per call, for the tests of that image alone."""
+    return _root_factory(mkroot.DEBIAN12, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -111,29 +150,6 @@ def probe() -> Callable[..., dict[str, Any]]:
 # The two activation routes, set up with the same paths and environment as examples/Dockerfile.*
 
 
-def _pip(*args: str) -> None:
-    """pip of the interpreter running the tests, targeting the image's CPython 3.11."""
-    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args]
-    if args[0] == "install" and sys.version_info[:2] != (3, 11):
-        # Same wheels as a 3.11 build stage would pick (wrapt has a C extension).
-        cmd += [
-            "--python-version",
-            "3.11",
-            "--implementation",
-            "cp",
-            "--abi",
-            "cp311",
-            "--platform",
-            "manylinux_2_28_x86_64",
-            "--platform",
-            "manylinux2014_x86_64",
-            "--only-binary=:all:",
-        ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode:
-        pytest.fail(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
-
-
 @pytest.fixture(scope="session")
 def shim_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ctypes-shim wheel: $CTYPES_SHIM_TEST_WHEEL, or ``pip wheel --no-deps`` of the repo."""
@@ -141,7 +157,7 @@ def shim_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if given:
         return Path(given)
     out = tmp_path_factory.mktemp("wheel")
-    _pip("wheel", "--no-deps", str(REPO), "-w", str(out))
+    pip("wheel", "--no-deps", str(REPO), "-w", str(out))
     (wheel,) = out.glob("ctypes_shim-*.whl")
     return wheel
 
@@ -151,45 +167,89 @@ def _copy_to_opt_x(root: Path, deb: str) -> None:
         subprocess.run(["dpkg-deb", "-x", deb, tmp], check=True)
         dest = root / "opt/x"
         dest.mkdir(parents=True)
-        for lib in Path(tmp, "usr/lib/x86_64-linux-gnu").glob("libzstd.so.1*"):
+        libs = [*Path(tmp).glob("usr/lib/x86_64-linux-gnu/libjansson.so.4*"),
+                *Path(tmp).glob("lib/x86_64-linux-gnu/libjansson.so.4*")]
+        assert libs, f"no libjansson.so.4* in {deb}"
+        for lib in libs:
             shutil.copy2(lib, dest / lib.name, follow_symlinks=False)
 
 
-def _route_root(route: str, make_root: Callable[[str], Path], wheel: Path) -> RouteRoot:
+@pytest.fixture(scope="session")
+def pip_target(
+    shim_wheel: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[Path, mkroot.Image], None]:
+    """``pip_target(DEST, image)``: ``pip install --target DEST <wheel> gunicorn`` for the
+    image's Python.
+
+    pip runs once per image, into a staging dir that is then copied: resolving against the
+    index is most of the cost, and the result is the same for every target.
+    """
+    staged: dict[str, Path] = {}
+
+    def install(dest: Path, image: mkroot.Image) -> None:
+        if image.python not in staged:
+            staging = tmp_path_factory.mktemp(f"pip-{image.name}")
+            staging.chmod(0o755)  # copytree gives DEST this mode; nonroot must read it
+            pip("install", "--target", str(staging), str(shim_wheel), "gunicorn",
+                python=image.python)
+            staged[image.python] = staging
+        shutil.copytree(staged[image.python], dest, symlinks=True, dirs_exist_ok=True)
+
+    return install
+
+
+def _route_root(
+    route: str,
+    image: mkroot.Image,
+    make_root: Callable[[str], Path],
+    pip_target: Callable[[Path, mkroot.Image], None],
+) -> RouteRoot:
     root = make_root(route)
     if route == "route1":
         # Dockerfile.sitecustomize: pip install --target /app/deps; template in /app/site.
-        _pip("install", "--target", str(root / "app/deps"), str(wheel), "gunicorn")
+        pip_target(root / "app/deps", image)
         (root / "app/site").mkdir(parents=True)
         shutil.copy2(
             REPO / "sitecustomize_template/sitecustomize.py", root / "app/site/sitecustomize.py"
         )
     else:
         # Dockerfile.pth: the wheel (with ctypes_shim.pth) in a site dir of the image's python.
-        _pip("install", "--target", str(root / SITE_DIR), str(wheel), "gunicorn")
+        pip_target(root / image.site_dir, image)
     (root / "app").mkdir(exist_ok=True)
     shutil.copy2(EXAMPLES / "app.py", root / "app/app.py")
-    rr = RouteRoot(route, root, ROUTE_ENV[route])
+    rr = RouteRoot(route, root, ROUTE_ENV[route], image.name)
     rr.before_layer = _probe(root, {"names": ["yaml-0"], "use": "shim"}, env=rr.env)
-    mkroot.add_layer(str(root), [LATER_LAYER])
-    _copy_to_opt_x(root, mkroot.fetch_debs([LD_LIBRARY_PATH_PKG])[LD_LIBRARY_PATH_PKG])
+    cache = root / "etc/ld.so.cache"
+    rr.cache_before_layer = cache.read_bytes() if cache.exists() else None
+    # The later layer: unpacked with no ldconfig run, so debian13's cache goes stale.
+    mkroot.add_layer(str(root), [LATER_LAYER], image=image)
+    rr.ld_library_path_deb = fetch_debs(image, [LD_LIBRARY_PATH_PKG])[LD_LIBRARY_PATH_PKG]
+    _copy_to_opt_x(root, rr.ld_library_path_deb)
     return rr
 
 
 @pytest.fixture(scope="session")
-def route1_root(make_root: Callable[[str], Path], shim_wheel: Path) -> RouteRoot:
+def route1_root(
+    image: mkroot.Image,
+    make_root: Callable[[str], Path],
+    pip_target: Callable[[Path, mkroot.Image], None],
+) -> RouteRoot:
     """Route 1: sitecustomize on PYTHONPATH, shim + gunicorn in /app/deps, then later layers."""
-    return _route_root("route1", make_root, shim_wheel)
+    return _route_root("route1", image, make_root, pip_target)
 
 
 @pytest.fixture(scope="session")
-def route2_root(make_root: Callable[[str], Path], shim_wheel: Path) -> RouteRoot:
-    """Route 2: the wheel in /usr/local/lib/python3.11/dist-packages, activated by its .pth."""
-    return _route_root("route2", make_root, shim_wheel)
+def route2_root(
+    image: mkroot.Image,
+    make_root: Callable[[str], Path],
+    pip_target: Callable[[Path, mkroot.Image], None],
+) -> RouteRoot:
+    """Route 2: the wheel in /usr/local/lib/python3.X/dist-packages, activated by its .pth."""
+    return _route_root("route2", image, make_root, pip_target)
 
 
 @pytest.fixture(params=["route1", "route2"])
-def route_root(request: pytest.FixtureRequest) -> RouteRoot:
-    """Each activation route in turn."""
+def route_root(request: pytest.FixtureRequest, image: mkroot.Image) -> RouteRoot:
+    """Each activation route in turn, in each image (``image`` makes pytest parametrize it)."""
     rr: RouteRoot = request.getfixturevalue(f"{request.param}_root")
     return rr

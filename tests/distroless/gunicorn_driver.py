@@ -1,7 +1,7 @@
 """Run inside the image: start gunicorn on 127.0.0.1, make HTTP requests, stop it with SIGTERM.
 
-``python3.11 -c <this file> '{"args": [gunicorn args without --bind], "requests": 4}'``: runs
-``python3.11 -m gunicorn --bind 127.0.0.1:<free port> ARGS``. The driver and gunicorn
+``python3 -c <this file> '{"args": [gunicorn args without --bind], "requests": 4}'``: runs
+``python3 -m gunicorn --bind 127.0.0.1:<free port> ARGS``. The driver and gunicorn
 share the namespace's loopback; nothing outside can reach them. Prints one JSON object with
 the parsed responses, gunicorn's exit code and the tail of its log.
 """

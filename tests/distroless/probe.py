@@ -1,8 +1,8 @@
-"""Payload run in the image: ``python3.11 -c <this file> '<json request>'``; prints one JSON object.
+"""Payload run in the image: ``python3 -c <this file> '<json request>'``; prints one JSON object.
 
 Request keys: ``names`` (list), ``symbols`` ({name: symbol}), ``use`` ("stock" to call
 ``ctypes.util.find_library`` as the program sees it, or "shim" to call ``ctypes_shim.find_library``
-too). Stdlib only; the image's Python is Debian's 3.11.2.
+too). Stdlib only; the image's Python is Debian's 3.13.5 (debian13) or 3.11.2 (debian12).
 """
 
 import json
@@ -65,7 +65,7 @@ else:
     out["shim_installed"] = shim.is_installed()
 
 # Marker set by the probe's apport_python_hook.install(), which Debian's
-# /etc/python3.11/sitecustomize.py calls: proves that (shadowed) sitecustomize ran.
+# /etc/python3.X/sitecustomize.py calls: proves that (shadowed) sitecustomize ran.
 out["debian_sitecustomize_ran"] = bool(getattr(sys, "_probe_apport_hook_installed", False))
 
 SAFE_CALLS = {  # symbol: (restype, args, how to check) -- called, not only looked up
@@ -76,6 +76,7 @@ SAFE_CALLS = {  # symbol: (restype, args, how to check) -- called, not only look
     "BZ2_bzlibVersion": ("str", (), None),
     "yaml_get_version_string": ("str", (), None),
     "ZSTD_versionString": ("str", (), None),
+    "jansson_version_str": ("str", (), None),
     "omp_get_max_threads": ("int", (), None),
     "OpenSSL_version_num": ("ulong", (), None),
 }

@@ -1,8 +1,10 @@
 """OpenTelemetry and ddtrace from PyPI in the reproduced python3-debian12 image, with the shim.
 
 The image has no ldconfig, so stock find_library answers None there: a shim that never ran
-shows as None, not only as a process started.  Each run reports what tests/test_agents.py's
-probe reports (did the shim answer, did the lookups start a process, did the agent start).
+shows as None, not only as a process started. It runs in python3-debian12 only, the image
+examples/Dockerfile.run and these wheels (installed with python3.11) are for. Each run
+reports what tests/test_agents.py's probe reports (did the shim answer, did the lookups
+start a process, did the agent start).
 """
 
 from __future__ import annotations
@@ -56,12 +58,12 @@ SHIM = {"c": "libc.so.6", "m": "libm.so.6"}
 
 
 @pytest.fixture(scope="module")
-def agents_root(make_root: Callable[[str], Path], shim_wheel: Path) -> Path:
+def agents_root(make_debian12_root: Callable[[str], Path], shim_wheel: Path) -> Path:
     """The image, plus the shim (pip --target of the wheel), its template, and both agents."""
     if sys.version_info[:2] != (3, 11):
         pytest.skip("the agents' wheels are installed with this interpreter: run under "
                     "python3.11, as the image's (tox -e distroless does)")
-    root = make_root("agents")
+    root = make_debian12_root("agents")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
                     "--no-deps", "--target", str(root / DEPS.lstrip("/")), str(shim_wheel)],
                    check=True, capture_output=True)

@@ -1,4 +1,7 @@
-"""`ctypes-shim check` on the reproduced image root, with real packages from PyPI.
+"""`ctypes-shim check` on the reproduced python3-debian12 root, with real packages from PyPI.
+
+examples/Dockerfile.check builds on python3-debian12 (bookworm packages, from the host's
+apt), so this runs in that image only.
 
 psycopg (pure Python), python-magic and soundfile's pure wheel are installed with
 `pip install --target /app/deps`, as examples/Dockerfile.check does.  Without their Debian
@@ -49,9 +52,11 @@ def _pip(*args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def app_root(make_root: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def app_root(
+    make_debian12_root: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """The image with psycopg, python-magic and soundfile's pure wheel in /app/deps."""
-    root = make_root("check")
+    root = make_debian12_root("check")
     target = str(root / DEPS.lstrip("/"))
     # The image's interpreter is CPython 3.11: pick what a 3.11 build stage would.
     _pip("install", "--target", target, "--python-version", "3.11", "--only-binary=:all:",
@@ -84,7 +89,7 @@ def _closure(packages: tuple[str, ...]) -> list[str]:
                           check=True)
     names = {line for line in done.stdout.splitlines()
              if line and not line.startswith((" ", "<"))}
-    return sorted(names - set(mkroot.PACKAGES))
+    return sorted(names - set(mkroot.DEBIAN12.packages))
 
 
 def _dockerfile_layer() -> list[str]:

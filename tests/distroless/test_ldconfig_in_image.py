@@ -1,10 +1,11 @@
 """The pure-Python ldconfig writer judged by glibc itself, inside the reproduced image.
 
 A library sits in a directory that only ld.so.conf.d names, as a vendor package would put
-it. The image has no ldconfig, so glibc's loader cannot find it by soname. After
+it, in a later layer. debian12 has no ldconfig and no cache; debian13's pre-generated cache
+does not list it. Either way glibc's loader cannot find it by soname. After
 `ctypes-shim ldconfig --root ROOT` writes the cache from outside, the loader finds it.
-With libc-bin's real /sbin/ldconfig unpacked into the image, stock find_library resolves
-the name through our cache too.
+With libc-bin's real /sbin/ldconfig in the image (debian13 ships it; debian12 gets it
+unpacked), stock find_library resolves the name through our cache too.
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ print(json.dumps({"loaded": loaded, "stock": ctypes.util.find_library(sys.argv[3
 """
 
 
-@pytest.fixture(scope="module")
-def vendor_root(make_root: Callable[[str], Path]) -> Path:
+@pytest.fixture
+def vendor_root(make_root: Callable[[str], Path], image: mkroot.Image) -> Path:
     """The image plus libyaml moved into /opt/vendor/lib, named in ld.so.conf.d/vendor.conf."""
     root = make_root("ldcache")
     scratch = root.parent / "yaml"
-    mkroot.unpack_deb(mkroot.fetch_debs(["libyaml-0-2"])["libyaml-0-2"], str(scratch))
+    deb = mkroot.fetch_debs(["libyaml-0-2"], image=image)["libyaml-0-2"]
+    mkroot.unpack_deb(deb, str(scratch))
     vendor = root / VENDOR_DIR.lstrip("/")
     vendor.mkdir(parents=True)
     for path in glob.glob(str(scratch / "usr/lib/*/libyaml-0.so.2*")):
@@ -57,10 +59,13 @@ def load(root: Path, user: int) -> dict[str, object]:
     return json.loads(res.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def test_glibc_finds_the_library_only_through_our_cache(vendor_root: Path) -> None:
-    """No cache: dlopen by soname fails. Our cache: dlopen works, as root and nonroot."""
-    assert not (vendor_root / "etc/ld.so.cache").exists()
-    assert not (vendor_root / "sbin/ldconfig").exists()
+def test_glibc_finds_the_library_only_through_our_cache(
+    vendor_root: Path, image: mkroot.Image
+) -> None:
+    """No cache or a stale one: dlopen by soname fails. Our cache: dlopen works, as root and
+    nonroot, and stock find_library answers through it."""
+    assert (vendor_root / "etc/ld.so.cache").exists() is image.ldcache
+    assert (vendor_root / "sbin/ldconfig").exists() is image.ldcache
     for user in (0, chroot.NONROOT):
         assert load(vendor_root, user) == {"loaded": False, "stock": None}
 
@@ -73,7 +78,8 @@ def test_glibc_finds_the_library_only_through_our_cache(vendor_root: Path) -> No
     for user in (0, chroot.NONROOT):
         assert load(vendor_root, user)["loaded"] is True
 
-    # Stock find_library runs /sbin/ldconfig -p: give the image libc-bin's real one.
-    mkroot.add_layer(str(vendor_root), ["libc-bin"])
+    # Stock find_library runs /sbin/ldconfig -p: give debian12 libc-bin's real one.
+    if not image.ldcache:
+        mkroot.add_layer(str(vendor_root), ["libc-bin"], image=image)
     assert (vendor_root / "sbin/ldconfig").exists()
     assert load(vendor_root, 0) == {"loaded": True, "stock": SONAME}

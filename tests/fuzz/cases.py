@@ -50,6 +50,12 @@ def _absurd(rng: random.Random, bits: int, length: int) -> int:
 
 def random_elf(rng: random.Random) -> bytes:
     """A generated ELF object, sometimes valid, usually mutated in a hostile way."""
+    return random_elf_case(rng)[0]
+
+
+def random_elf_case(rng: random.Random) -> tuple[bytes, dict[str, object] | None]:
+    """random_elf, plus the generator's arguments when no mutation was applied (what an
+    unmutated file must read back as), else None."""
     bits = rng.choice((32, 64))
     kw: dict[str, object] = {
         "bits": bits,
@@ -64,9 +70,10 @@ def random_elf(rng: random.Random) -> bytes:
         "dynamic": rng.random() < 0.9,
     }
     data = bytearray(elfgen.elf(**kw))  # type: ignore[arg-type]
-    for _ in range(rng.choice((0, 1, 1, 2, 3, 5))):
+    edits = rng.choice((0, 1, 1, 2, 3, 5))
+    for _ in range(edits):
         mutate_elf(rng, data)
-    return bytes(data)
+    return bytes(data), (None if edits else kw)
 
 
 def mutate_elf(rng: random.Random, data: bytearray) -> None:
@@ -212,20 +219,29 @@ def _build_new(entries: list[tuple[int, str, str, int]], e: str, generator: str 
 
 def random_cache(rng: random.Random) -> bytes:
     """A cache of any format and byte order, then hostile edits."""
+    return random_cache_case(rng)[0]
+
+
+def random_cache_case(rng: random.Random) -> tuple[bytes, dict[str, object] | None]:
+    """random_cache, plus (when no edit was made) the entries, format and byte order the
+    cache was built from, else None."""
     n = rng.choice((0, 1, 2, 5, 30))
     entries = [(rng.choice((0x303, 0x303, 0x3, 0x1, 0xA03, 0x803, -1)),
                 "lib%s.so.%d" % (rng.choice("abcxyz"), i),
                 "/usr/lib/lib%d.so.%d" % (i, i),
                 rng.choice((0, 0, 0, 1 << 62, (1 << 62) | rng.randint(0, 3), 2**64 - 1)))
                for i in range(n)]
+    fmt, end = rng.choice(("new", "new", "old", "compat")), rng.choice(("<", ">"))
+    order_flag = rng.choice((None, None, 0, 1, 2, 3, 0xFF))
     data = bytearray(build_cache(
-        entries, fmt=rng.choice(("new", "new", "old", "compat")), end=rng.choice(("<", ">")),
-        generator=rng.choice((None, "ldconfig (fuzz)")),
+        entries, fmt=fmt, end=end, generator=rng.choice((None, "ldconfig (fuzz)")),
         hwcaps=rng.choice(((), ("x86-64-v3",), ("x86-64-v2", "x86-64-v3", "x86-64-v4"))),
-        order_flag=rng.choice((None, None, 0, 1, 2, 3, 0xFF))))
-    for _ in range(rng.choice((0, 1, 1, 2, 4))):
+        order_flag=order_flag))
+    edits = rng.choice((0, 1, 1, 2, 4))
+    for _ in range(edits):
         mutate_cache(rng, data)
-    return bytes(data)
+    built = {"entries": entries, "format": fmt, "end": end, "order_flag": order_flag}
+    return bytes(data), (None if edits else built)
 
 
 def mutate_cache(rng: random.Random, data: bytearray) -> None:
@@ -334,7 +350,7 @@ def _try(fn: object, *args: object) -> None:
 GOOD = "good"  # the library every fuzzed root holds one valid copy of
 
 
-def random_root(rng: random.Random, root: str, triplet: str | None) -> tuple[str, dict[str, str]]:
+def random_root(rng: random.Random, root: str, default: str) -> tuple[str, dict[str, str]]:
     """Fill *root* with one valid lib<GOOD> and hostile neighbours; return (name, environ).
 
     The valid copy sits in a default dir, an ld.so.conf dir or an LD_LIBRARY_PATH dir; next
@@ -342,7 +358,6 @@ def random_root(rng: random.Random, root: str, triplet: str | None) -> tuple[str
     directories, foreign-architecture libraries and links leading out of the root.  The
     cache, when there is one, is valid, stale, of the other byte order, or garbage.
     """
-    default = "/usr/lib/" + triplet if triplet else "/usr/lib"
     dirs = [default, "/opt/conf", "/env"]
     environ = {"LD_LIBRARY_PATH": rng.choice(("/env", "/env:", ":/env", "/env::/nonexistent",
                                               "/env;/env", "/env:/env"))}

@@ -7,9 +7,11 @@ under test breaks a promise from docs/guarantees.md; anything else it returns no
 from __future__ import annotations
 
 import os
-import stat
+import sys
 
 from ctypes_shim import _elf, _ldcache, _ldpaths, _resolve
+
+from . import reference
 
 # The most any one ELF file may cost: the identification and header, a full program header
 # table (512 entries), one PT_INTERP string, the dynamic section (64 KiB), the SONAME and 256
@@ -70,7 +72,11 @@ class ReadMeter:
     are recorded as infinite.
     """
 
-    MODULES = (_ldcache, _ldpaths, _resolve, _elf)
+    @staticmethod
+    def modules() -> list[object]:
+        """Every loaded module of the package (the resolver's internals move between them)."""
+        return [m for n, m in sorted(sys.modules.items())
+                if m is not None and (n == "ctypes_shim" or n.startswith("ctypes_shim."))]
 
     def __init__(self) -> None:
         self.by_path: dict[str, float] = {}
@@ -114,14 +120,15 @@ class ReadMeter:
             return _MeteredFile(meter, name, f)
 
         os.open, os.pread, os.read, os.close = m_open, m_pread, m_read, m_close  # type: ignore[assignment]
-        for module in self.MODULES:
+        self._patched = self.modules()
+        for module in self._patched:
             module.open = m_builtin_open  # type: ignore[attr-defined]
         return self
 
     def __exit__(self, *exc: object) -> None:
         os.open, os.pread, os.read, os.close = self._saved  # type: ignore[assignment]
-        for module in self.MODULES:
-            module.__dict__.pop("open", None)
+        for module in self._patched:
+            module.__dict__.pop("open", None)  # type: ignore[attr-defined]
 
     def over(self, bound: float, single: float | None = None,
              only: str | None = None) -> list[tuple[str, float, float]]:
@@ -179,6 +186,41 @@ def check_elf(data: bytes, scratch: str | None = None) -> _elf.ELFInfo | None:
     return info
 
 
+def check_elf_fields(info: _elf.ELFInfo | None, kw: dict[str, object]) -> None:
+    """An unmutated generated file reads back as what it was generated from (the ELF spec's
+    numbers: ELFCLASS32/64 = 1/2, ELFDATA2LSB/MSB = 1/2).  Only a file without PT_DYNAMIC
+    may be refused (ldconfig skips such a "shared object" too)."""
+    if info is None:
+        assert not kw["dynamic"], ("a well-formed generated file was refused", kw)
+        return
+    got = (info.elf_class, info.data, info.machine, info.type, info.osabi, info.soname,
+           info.needed, info.interp)
+    want = (1 if kw["bits"] == 32 else 2, 1 if kw["endian"] == "little" else 2, kw["machine"],
+            kw["e_type"], kw["osabi"], kw["soname"] if kw["dynamic"] else None,
+            kw["needed"] if kw["dynamic"] else (), kw["interp"])
+    assert got == want, (got, want)
+
+
+def check_cache_entries(cache: _ldcache.Cache | None, built: dict[str, object]) -> None:
+    """An unedited generated cache reads back entry for entry, or is refused for the reason
+    glibc refuses it: the other byte order, or a byte-order flag of 1 ("invalid")."""
+    native = "<" if sys.byteorder == "little" else ">"
+    flag = built["order_flag"]
+    new_part = built["format"] != "old"
+    wrong = new_part and (flag == 1 or (flag is not None and flag & 3 in (2, 3) and
+                                        (flag & 3 == 2) != (built["end"] == "<")) or
+                          (flag is None and built["end"] != native))
+    if wrong or (new_part and built["end"] != native):
+        return  # refused or read in its own byte order: both allowed by the format
+    assert cache is not None, ("a well-formed generated cache was refused", built)
+    want = [(k, v, f, h) for f, k, v, h in built["entries"]]  # type: ignore[attr-defined]
+    got = [(e.key, e.value, e.flags, e.hwcap) for e in cache.entries]
+    if built["format"] == "old":
+        got = [(k, v, f, 0) for k, v, f, _ in got]
+        want = [(k, v, f, 0) for k, v, f, _ in want]
+    assert got == want, (got, want)
+
+
 def check_cache(data: bytes) -> _ldcache.Cache | None:
     """parse_cache raises only CacheInvalid, slices boundedly, decodes boundedly."""
     MeteredBytes.sliced = 0
@@ -220,41 +262,12 @@ def check_conf(root: str) -> tuple[tuple[str, str], ...]:
     return results[0]
 
 
-def acceptable_answers(root: str, name: str, native: _resolve.Native) -> set[str]:
-    """Every answer that is right for *name* in *root*: for each regular ELF shared object of
-    the native ABI called lib<name>.so*, its SONAME (or file name) and the paths of both."""
-    out: set[str] = set()
-    for top, dirs, files in os.walk(root):
-        inside = "/" + os.path.relpath(top, root).lstrip(".").lstrip("/")
-        inside = inside.rstrip("/") or "/"
-        for filename in files + dirs:
-            # the scan matches whole stems; the cache, like stock's regex, any "lib<name>."
-            if name not in _resolve.stems(filename) and not filename.startswith(
-                    "lib" + name + "."):
-                continue
-            host = os.path.join(top, filename)
-            real = _resolve._inside(root, host)
-            try:
-                if real is None or not stat.S_ISREG(os.stat(real).st_mode):
-                    continue
-                with open(real, "rb") as f:
-                    info = _elf.parse_elf(f.read(4 * 1024 * 1024))
-            except (OSError, ValueError):
-                continue
-            if not _elf.is_shared_object(info) or info.abi != native.abi:
-                continue
-            soname = info.soname or filename
-            base = inside.rstrip("/")
-            out.update((soname, base + "/" + filename, base + "/" + soname))
-    return out
-
-
 def check_resolver(root: str, name: object, environ: dict[str, str], must_find: bool,
-                   native: _resolve.Native | None = None) -> str | None:
-    """A fresh Resolver on *root* answers None or an acceptable answer and never raises;
-    when a valid library exists it is found; a second, warm call agrees."""
-    native = native or _resolve.Native.detect()
-    resolver = _resolve.Resolver(root=root, environ=environ, native=native)
+                   ) -> tuple[str | None, reference.Expected | None]:
+    """A fresh Resolver on *root* never raises, reads boundedly, agrees with itself when
+    warm, and answers exactly what glibc's ldconfig and stock's rule give for the same root
+    (tests/fuzz/reference.py).  Returns (answer, the reference's verdict)."""
+    resolver = _resolve.Resolver(root=root, environ=environ)
     trace: list[_resolve.Step] = []
     with ReadMeter() as meter:
         try:
@@ -271,13 +284,14 @@ def check_resolver(root: str, name: object, environ: dict[str, str], must_find: 
     assert not meter.over(CACHE_READ_BOUND, only="ld.so.cache")
     if not isinstance(name, str):
         assert answer is None
-        return answer
-    if answer is not None:
-        ok = acceptable_answers(root, name, native)
-        assert answer in ok, (name, answer, sorted(ok), trace)
-    elif must_find:
-        raise AssertionError("lib%s exists in %s but the answer is None: %r" % (name, root, trace))
-    return answer
+        return answer, None
+    want = reference.expected(root, name, environ)
+    assert want.accepts(answer), "lib%s in %s: shim %r, reference %r; trace %r" % (
+        name, root, answer, want, trace)
+    if must_find and want.decided:
+        assert want.answer is not None, ("the generated root holds a valid lib%s but glibc's "
+                                         "ldconfig found none: %r" % (name, want))
+    return answer, want
 
 
 def native_triplet() -> str | None:
