@@ -510,6 +510,8 @@ def classify_file(real: str, name: str, machine: Machine) -> Classified:
         return f"unreadable ELF ({e})"
     if info.type != _elf.ET_DYN:
         return f"not a shared object (e_type {info.type})"
+    if info.truncated:
+        return "truncated"
     flags = machine.flags(info)
     if flags is None:
         return (f"wrong architecture (class {info.elf_class}, machine {info.machine}): "
