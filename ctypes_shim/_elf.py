@@ -46,7 +46,7 @@ class ELFInfo:
     """What the resolver needs to know about one ELF file."""
 
     __slots__ = ("data", "elf_class", "flags", "gnu_property", "interp", "machine", "needed",
-                 "osabi", "rpath", "runpath", "soname", "type")
+                 "osabi", "rpath", "runpath", "soname", "truncated", "type")
 
     def __init__(self, elf_class: int, data: int, osabi: int,  # noqa: PLR0917 -- header fields
                  e_type: int, machine: int, flags: int, soname: "str | None", interp: "str | None",
@@ -65,6 +65,7 @@ class ELFInfo:
         # glibc keeps one entry per tag, the last (elf/get-dynamic-info.h); so do we.
         self.rpath = rpath
         self.runpath = runpath
+        self.truncated = False  # the dynamic section or a string it names is past the end
         # PT_GNU_PROPERTY's offset, size and alignment (x86_isa_level reads it)
         self.gnu_property: tuple[int, int, int] | None = None
 
@@ -139,6 +140,7 @@ def _parse(read: "Reader", *, dynamic: bool = True) -> "ELFInfo":
 
     interp = soname = rpath = runpath = None
     gnu_property = None
+    truncated = False
     interp_read = False
     needed: tuple[str, ...] = ()
     psize = struct.calcsize(phdr)
@@ -176,9 +178,13 @@ def _parse(read: "Reader", *, dynamic: bool = True) -> "ELFInfo":
         strtab = None
         soname_off = rpath_off = runpath_off = None
         needed_offs: list[int] = []
+        # glibc's readelflib.c checks that every dynamic entry it reads, up to DT_NULL, and
+        # the start of every string it takes lies inside the file ("file is truncated").
+        ended = False
         for off in range(0, len(blob) - dsize + 1, dsize):
             tag, val = struct.unpack_from(dyn, blob, off)
             if tag == DT_NULL:
+                ended = True
                 break
             if tag == DT_STRTAB:
                 strtab = val
@@ -190,9 +196,14 @@ def _parse(read: "Reader", *, dynamic: bool = True) -> "ELFInfo":
                 rpath_off = val
             elif tag == DT_RUNPATH:
                 runpath_off = val
+        if not ended and len(blob) < min(dynamic_segment[1], _MAX_DYN_BYTES):
+            truncated = True  # the file ends before the dynamic section does
         if strtab is not None:
             base = _vaddr_to_offset(loads, strtab)
             if base is not None:
+                offsets = [o for o in (soname_off, rpath_off, runpath_off) if o is not None]
+                if any(not read(base + o, 1) for o in offsets + needed_offs):
+                    truncated = True  # a string that starts past the end of the file
                 if soname_off is not None:
                     soname = _read_str(read, base + soname_off)
                 needed = tuple(s for s in (_read_str(read, base + o) for o in needed_offs) if s)
@@ -206,6 +217,7 @@ def _parse(read: "Reader", *, dynamic: bool = True) -> "ELFInfo":
     info = ELFInfo(elf_class, data, osabi, e_type, machine, flags, soname, interp, needed,
                    rpath, runpath)
     info.gnu_property = gnu_property
+    info.truncated = truncated
     return info
 
 

@@ -112,7 +112,7 @@ class CacheEntry:
     __slots__ = ("flags", "hwcap", "hwcap_name", "key", "value")
 
     def __init__(self, flags: int, key: str, value: str, hwcap: int = 0,
-                 hwcap_name: "str | None" = None) -> "None":
+                 hwcap_name: "str | None" = None) -> None:
         self.flags = flags
         self.key = key
         self.value = value
@@ -137,7 +137,7 @@ class Cache:
     __slots__ = ("byteorder", "entries", "format", "generator")
 
     def __init__(self, entries: "tuple[CacheEntry, ...]", fmt: str, byteorder: str,
-                 generator: "str | None") -> "None":
+                 generator: "str | None") -> None:
         self.entries = entries
         self.format = fmt  # "new", "old" or "compat"
         self.byteorder = byteorder  # "little" or "big"
@@ -172,7 +172,7 @@ class _Layout:
     __slots__ = ("_table", "base", "byteorder", "end", "ext_off", "flags", "format", "keys",
                  "strings", "values")
 
-    def __init__(self, data: bytes) -> "None":
+    def __init__(self, data: bytes) -> None:
         if data.startswith(MAGIC_NEW):
             self._new(data, 0, "new")
             return
@@ -194,7 +194,7 @@ class _Layout:
         self.strings = data[entries_end:]  # old offsets count from the end of the entries
         self._columns(data[OLD_HEADER_SIZE:entries_end], OLD_ENTRY_SIZE // 4)
 
-    def _new(self, data: bytes, base: int, fmt: str) -> "None":
+    def _new(self, data: bytes, base: int, fmt: str) -> None:
         if len(data) < base + NEW_HEADER_SIZE:
             raise CacheInvalid("truncated header")
         flags = data[base + 28] & 3
@@ -211,7 +211,7 @@ class _Layout:
         self.strings = data[base:]  # offsets count from the start of the new header
         self._columns(data[table:table + nlibs * NEW_ENTRY_SIZE], NEW_ENTRY_SIZE // 4)
 
-    def _columns(self, table: bytes, words: int) -> "None":
+    def _columns(self, table: bytes, words: int) -> None:
         """flags, key and value offsets of every entry (*words* 32-bit words long)."""
         self._table = table
         if self.byteorder == sys.byteorder:  # as the loader reads it: in place, in C
@@ -268,7 +268,7 @@ class CacheIndex:
                  "format")
     SCANS_BEFORE_INDEX = 8  # a scan costs ~1/20 of building the index (536 entries here)
 
-    def __init__(self, data: bytes) -> "None":
+    def __init__(self, data: bytes) -> None:
         layout = _Layout(data)
         self.format, self.byteorder = layout.format, layout.byteorder
         self._flags, self._keys, self._values = layout.flags, layout.keys, layout.values

@@ -6,8 +6,6 @@ LD_LIBRARY_PATH, the cache and its built-in system dirs (elf/dl-load.c).  musl r
 are as seen inside root, files are read below it.
 """
 
-from __future__ import annotations
-
 import os
 import stat
 import sys
@@ -35,7 +33,7 @@ def kernel_path(root: str, path: str) -> str:
     return root.rstrip("/") + "/" + path.lstrip("/")
 
 
-def chroot_path(root: str, path: str, base: str | None = None) -> str | None:
+def chroot_path(root: str, path: str, base: "str | None" = None) -> "str | None":
     """*path* (as seen inside *root*) as a path on this machine, resolving symlinks the way
     the kernel does after chroot(root): '..' stops at the root and absolute link targets
     start again at the root.  *base*, an already resolved host dir, is where a relative
@@ -74,7 +72,7 @@ def chroot_path(root: str, path: str, base: str | None = None) -> str | None:
     return current or "/"
 
 
-def host_path(root: str, path: str) -> str | None:
+def host_path(root: str, path: str) -> "str | None":
     """*path*, as seen inside *root*, as a path on this machine: what a process chrooted
     into *root* would open.  Every file the package reads below a root goes through here,
     so an absolute symlink inside the root never leads to the host's file.  As is for
@@ -82,7 +80,7 @@ def host_path(root: str, path: str) -> str | None:
     return path if root == "/" else chroot_path(root, path)
 
 
-def multiarch() -> str | None:
+def multiarch() -> "str | None":
     """The interpreter's multiarch triplet, e.g. 'x86_64-linux-gnu'."""
     triplet = getattr(sys.implementation, "_multiarch", None)
     if triplet:
@@ -91,12 +89,12 @@ def multiarch() -> str | None:
     return _TRIPLETS.get((os.uname().machine, bits))
 
 
-def _libc_dirs(triplet: str | None) -> tuple[str, ...]:
+def _libc_dirs(triplet: "str | None") -> "tuple[str, ...]":
     return ((f"/lib/{triplet}", f"/usr/lib/{triplet}") if triplet else ()) + (
         "/lib64", "/usr/lib64", "/lib", "/usr/lib")
 
 
-def multiarch_layout(*, root: str = "/", triplet: str | None = None) -> bool:
+def multiarch_layout(*, root: str = "/", triplet: "str | None" = None) -> bool:
     """Whether the glibc of *root* is built with Debian's multiarch dirs.
 
     Decided by where the root's libc.so.6 lies; a root without one (a bare test tree)
@@ -113,8 +111,8 @@ def multiarch_layout(*, root: str = "/", triplet: str | None = None) -> bool:
     return True  # no libc.so.6 anywhere we know: a Debian-style default
 
 
-def ldconfig_dirs(*, root: str = "/", triplet: str | None = None, bits: int = 64,
-                  machine: str | None = None) -> tuple[str, ...]:
+def ldconfig_dirs(*, root: str = "/", triplet: "str | None" = None, bits: int = 64,
+                  machine: "str | None" = None) -> "tuple[str, ...]":
     """The dirs ldconfig caches after ld.so.conf's (elf/ldconfig.c add_system_dir(SLIBDIR),
     add_system_dir(LIBDIR)): Debian's are /lib/<triplet>, /usr/lib/<triplet>, /lib, /usr/lib
     (`ldconfig -v` lists them as `<builtin>`); upstream x86_64 expands /lib64 to /lib,
@@ -128,8 +126,8 @@ def ldconfig_dirs(*, root: str = "/", triplet: str | None = None, bits: int = 64
     return ("/lib", "/usr/lib")
 
 
-def loader_dirs(*, root: str = "/", triplet: str | None = None,
-                bits: int = 64) -> tuple[str, ...]:
+def loader_dirs(*, root: str = "/", triplet: "str | None" = None,
+                bits: int = 64) -> "tuple[str, ...]":
     """The dirs glibc's loader searches by itself, after the cache (its "system search
     path", `ld.so --help`): Debian's ld.so searches /lib/<triplet>, /usr/lib/<triplet>,
     /lib, /usr/lib and not /lib64.  Other builds put their SLIBDIR in /lib64 (Fedora) or
@@ -139,7 +137,7 @@ def loader_dirs(*, root: str = "/", triplet: str | None = None,
     return ("/lib64", "/usr/lib64", "/lib", "/usr/lib") if bits == 64 else ("/lib", "/usr/lib")
 
 
-def ld_library_path(value: str | None, *, musl: bool = False) -> tuple[str, ...]:
+def ld_library_path(value: "str | None", *, musl: bool = False) -> "tuple[str, ...]":
     """Split LD_LIBRARY_PATH the way the loader does.
 
     glibc splits on ':' and ';' and reads an empty component as the current directory;
@@ -154,7 +152,7 @@ def ld_library_path(value: str | None, *, musl: bool = False) -> tuple[str, ...]
 
 
 def parse_ld_so_conf(path: str = "/etc/ld.so.conf", *, root: str = "/",
-                     seen: list[str] | None = None) -> tuple[tuple[str, str], ...]:
+                     seen: "list[str] | None" = None) -> "tuple[tuple[str, str], ...]":
     """The directories an ld.so.conf names, in order, with where each came from.
 
     `include` lines are glob patterns (relative ones against the including file's
@@ -166,8 +164,8 @@ def parse_ld_so_conf(path: str = "/etc/ld.so.conf", *, root: str = "/",
     return tuple(out)
 
 
-def _parse_conf(path: str, root: str, out: list[tuple[str, str]], visited: set[object],
-                seen: list[str], *, depth: int = 0) -> None:
+def _parse_conf(path: str, root: str, out: "list[tuple[str, str]]", visited: "set[object]",
+                seen: "list[str]", *, depth: int = 0) -> None:
     if len(visited) >= MAX_CONF_FILES or depth > MAX_INCLUDE_DEPTH:
         return
     host = host_path(root, path)
@@ -203,7 +201,7 @@ def _parse_conf(path: str, root: str, out: list[tuple[str, str]], visited: set[o
             out.append((directory, f"{path}:{lineno}"))
 
 
-def _glob(root: str, pattern: str, seen: list[str]) -> list[str]:
+def _glob(root: str, pattern: str, seen: "list[str]") -> "list[str]":
     """Sorted matches of an absolute *pattern* inside *root*, as paths inside root, one
     path component at a time, each directory resolved as in a chroot (host_path)."""
     parts = [p for p in pattern.split("/") if p not in ("", ".")]
@@ -264,7 +262,7 @@ def _wildmatch(pattern: str, name: str) -> bool:
     return p == len(pattern)
 
 
-def conf_dirs(*, root: str = "/", seen: list[str] | None = None) -> tuple[tuple[str, str], ...]:
+def conf_dirs(*, root: str = "/", seen: "list[str] | None" = None) -> "tuple[tuple[str, str], ...]":
     """ld.so.conf's dirs; /etc/ld.so.conf.d/*.conf when ld.so.conf itself is missing.
 
     An image holding libc6 but not libc-bin (every distroless image) has
@@ -282,7 +280,7 @@ def conf_dirs(*, root: str = "/", seen: list[str] | None = None) -> tuple[tuple[
     return tuple(out)
 
 
-def _read_text(host: str, st: os.stat_result | None = None) -> str:
+def _read_text(host: str, st: "os.stat_result | None" = None) -> str:
     """Up to 1 MiB of a config file.  Anything but a regular file is OSError: open() blocks
     on a FIFO without a writer, and opening a device can act on it."""
     if not stat.S_ISREG((st or os.stat(host)).st_mode):
@@ -291,7 +289,7 @@ def _read_text(host: str, st: os.stat_result | None = None) -> str:
         return f.read(1024 * 1024).decode("utf-8", "surrogateescape")
 
 
-def musl_path_dirs(arch: str, *, root: str = "/") -> tuple[tuple[str, str], ...]:
+def musl_path_dirs(arch: str, *, root: str = "/") -> "tuple[tuple[str, str], ...]":
     """musl's system dirs: /etc/ld-musl-<arch>.path, or its defaults when that is missing."""
     path = f"/etc/ld-musl-{arch}.path"
     try:

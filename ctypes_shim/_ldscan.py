@@ -12,8 +12,6 @@ package managers (`libfoo.so.1;abc` from RPM, `libfoo.so.1.dpkg-new` and `.dpkg-
 Paths are as seen inside the root; files are read as they would be after chroot(root).
 """
 
-from __future__ import annotations
-
 import os
 import stat
 import sys
@@ -41,7 +39,7 @@ GLIBC_2_37 = (2, 37)  # b78ff5a25d: no legacy hwcaps; 8ee878592c: only libc6, no
 GLIBC_2_39 = (2, 39)  # 2aa0974d25, cfb5a97a93: skip_dso_based_on_name (package managers)
 
 
-def glibc_version(root: str = "/") -> tuple[int, int] | None:
+def glibc_version(root: str = "/") -> "tuple[int, int] | None":
     """The version of the glibc in *root*, from its libc.so.6 (the running one for "/")."""
     if root == "/":
         try:
@@ -65,7 +63,7 @@ def glibc_version(root: str = "/") -> tuple[int, int] | None:
     return None
 
 
-def _version(text: str) -> tuple[int, int] | None:
+def _version(text: str) -> "tuple[int, int] | None":
     parts = text.split(".")
     try:
         return int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)
@@ -73,7 +71,7 @@ def _version(text: str) -> tuple[int, int] | None:
         return None
 
 
-def _version_in(path: str) -> tuple[int, int] | None:
+def _version_in(path: str) -> "tuple[int, int] | None":
     """The "release version X.Y" that glibc's libc.so.6 prints about itself."""
     needle = b"stable release version "
     try:
@@ -97,8 +95,8 @@ class Machine:
     """The ldconfig whose rules we follow: built for this machine (*uname*), from the glibc
     of the root (*glibc*, a (major, minor) pair; None: the root's, found on first use)."""
 
-    def __init__(self, uname: str | None = None, hwcap_mask: int | None = None,
-                 triplet: str | None = None, glibc: tuple[int, int] | None = None) -> None:
+    def __init__(self, uname: "str | None" = None, hwcap_mask: "int | None" = None,
+                 triplet: "str | None" = None, glibc: "tuple[int, int] | None" = None) -> None:
         self.uname = uname or os.uname().machine
         self.x86 = self.uname in _X86
         if hwcap_mask is None:  # ldconfig honours LD_HWCAP_MASK (set_hwcap)
@@ -111,7 +109,7 @@ class Machine:
         self.glibc = glibc
         self.bits = 64 if sys.maxsize > 2**32 else 32
 
-    def for_root(self, root: str) -> Machine:
+    def for_root(self, root: str) -> "Machine":
         """This machine with the glibc version of *root* filled in."""
         if self.glibc is not None:
             return self
@@ -123,7 +121,7 @@ class Machine:
         """Whether ldconfig reads tls/, x86_64/, ... subdirectories (glibc < 2.37)."""
         return self.glibc is not None and self.glibc < GLIBC_2_37
 
-    def builtin_dirs(self, root: str = "/") -> tuple[str, ...]:
+    def builtin_dirs(self, root: str = "/") -> "tuple[str, ...]":
         return _ldpaths.ldconfig_dirs(root=root, triplet=self.triplet, bits=self.bits,
                                       machine=self.uname)
 
@@ -132,11 +130,11 @@ class Machine:
         """Whether every library is libc6 and ld.so.conf has no dir=TYPE (glibc >= 2.37)."""
         return self.glibc is None or self.glibc >= GLIBC_2_37
 
-    def flags(self, info: _elf.ELFInfo) -> int | None:
+    def flags(self, info: "_elf.ELFInfo") -> "int | None":
         """The cache flags of a shared object, or None when this ldconfig skips it."""
         return _elf.cache_flags(info, self.uname, self.glibc)
 
-    def hwcap_index(self, name: str) -> int | None:
+    def hwcap_index(self, name: str) -> "int | None":
         """The legacy hwcap bit a subdirectory name stands for (path_hwcap)."""
         if self.x86:
             if name in _X86_HWCAPS:
@@ -145,7 +143,7 @@ class Machine:
                 return 48 + _X86_PLATFORMS.index(name)
         return _TLS_HWCAP_BIT if name == "tls" else None
 
-    def hwcap_names(self) -> tuple[str, ...]:
+    def hwcap_names(self) -> "tuple[str, ...]":
         """Every subdirectory name is_hwcap_platform() may accept."""
         return (*_X86_HWCAPS, *_X86_PLATFORMS, "tls") if self.x86 else ("tls",)
 
@@ -175,8 +173,8 @@ class Dir:
 
     __slots__ = ("flag", "hwcaps", "id", "origin", "path")
 
-    def __init__(self, path: str, origin: str, flag: int, hwcaps: str | None,
-                 ident: tuple[int, int]) -> None:
+    def __init__(self, path: str, origin: str, flag: int, hwcaps: "str | None",
+                 ident: "tuple[int, int]") -> None:
         self.path = path  # as configured, inside the root; what cache values start with
         self.origin = origin  # "file:line" or "<builtin>:0"
         self.flag = flag  # FLAG_ANY, or the TYPE of a "dir=TYPE" line
@@ -191,7 +189,8 @@ class Entry:
                  "key", "value")
 
     def __init__(self, key: str, value: str, flags: int, *, hwcap: int = 0,
-                 hwcaps: str | None = None, isa_level: int = 0, file: str | None = None) -> None:
+                 hwcaps: "str | None" = None, isa_level: int = 0,
+                 file: "str | None" = None) -> None:
         self.key = key
         self.value = value
         self.file = file or value  # the file found; value names its soname link, which
@@ -212,9 +211,9 @@ class Scan:
     """What ldconfig found in a root: its dirs, the entries in cache order, the files it
     passed over and why."""
 
-    def __init__(self, root: str, machine: Machine, *,
-                 listing: Callable[[str], Iterable[Dirent]] | None = None,
-                 classify: Callable[[str, str, Machine], Classified] | None = None) -> None:
+    def __init__(self, root: str, machine: "Machine", *,
+                 listing: "Callable[[str], Iterable[Dirent]] | None" = None,
+                 classify: "Callable[[str, str, Machine], Classified] | None" = None) -> None:
         self.root = root
         self.machine = machine
         # The two reads of a scan; the resolver passes ones that remember what they read
@@ -228,7 +227,7 @@ class Scan:
         self.verbose: list[str] = []  # the stdout of `ldconfig -v -X`, line by line
         self.conf_files: list[str] = []  # host paths of the config files read or looked for
 
-    def missing_links(self) -> list[Entry]:
+    def missing_links(self) -> "list[Entry]":
         """Entries whose value, the soname link ldconfig would create, does not exist."""
         out = []
         for e in self.entries:
@@ -237,7 +236,7 @@ class Scan:
                 out.append(e)
         return out
 
-    def _add_dir(self, d: Dir) -> bool:
+    def _add_dir(self, d: "Dir") -> bool:
         for other in self.dirs:
             if other.id == d.id:
                 other.flag = d.flag  # "use the newer information"
@@ -249,7 +248,7 @@ class Scan:
 
 
 
-def dirents(host: str) -> list[Dirent]:
+def dirents(host: str) -> "list[Dirent]":
     """A directory's entries with their d_type, as readdir gives them to ldconfig."""
     out = []
     with os.scandir(host) as it:
@@ -291,7 +290,7 @@ def is_dso(name: str) -> bool:
         ("ld.so.", "ld64.so."))
 
 
-def is_temporary(name: str, machine: Machine) -> bool:
+def is_temporary(name: str, machine: "Machine") -> bool:
     """Files ldconfig never looks at: prelink's temporaries, and since glibc 2.39 those
     of RPM (';' in the name) and dpkg (.dpkg-new, .dpkg-tmp)."""
     if name.endswith(".#prelink#") or (len(name) >= 17 and name[-17:-6] == ".#prelink#."):
@@ -304,10 +303,10 @@ def is_temporary(name: str, machine: Machine) -> bool:
 # -- the scan -------------------------------------------------------------------------------
 
 
-def scan(root: str = "/", conf: str | None = None, *, machine: Machine | None = None,
-         listing: Callable[[str], Iterable[Dirent]] | None = None,
-         classify: Callable[[str, str, Machine], Classified] | None = None,
-         conf_lines: Iterable[tuple[str, str]] | None = None, builtin: bool = True) -> Scan:
+def scan(root: str = "/", conf: "str | None" = None, *, machine: "Machine | None" = None,
+         listing: "Callable[[str], Iterable[Dirent]] | None" = None,
+         classify: "Callable[[str, str, Machine], Classified] | None" = None,
+         conf_lines: "Iterable[tuple[str, str]] | None" = None, builtin: bool = True) -> "Scan":
     """Find the libraries ldconfig would cache for *root*, in cache order.
 
     *conf* is the config file inside the root; by default /etc/ld.so.conf, or
@@ -336,7 +335,7 @@ def scan(root: str = "/", conf: str | None = None, *, machine: Machine | None = 
     return result
 
 
-def _add_conf_dir(result: Scan, line: str, origin: str) -> None:
+def _add_conf_dir(result: "Scan", line: str, origin: str) -> None:
     flag = FLAG_ANY
     path = line
     if "=" in line and not result.machine.only_libc6:  # "dir=TYPE", until glibc 2.36
@@ -355,7 +354,7 @@ def _add_conf_dir(result: Scan, line: str, origin: str) -> None:
         _add_hwcaps_subdirs(result, d, host)  # type: ignore[arg-type]
 
 
-def _add_hwcaps_subdirs(result: Scan, parent: Dir, host: str) -> None:
+def _add_hwcaps_subdirs(result: "Scan", parent: "Dir", host: str) -> None:
     base = host.rstrip("/") + "/glibc-hwcaps"
     try:
         with os.scandir(base) as it:
@@ -384,7 +383,7 @@ class _Lib:  # struct dlib_entry
         self.is_link, self.isa_level = is_link, isa_level
 
 
-def _search_dir(result: Scan, d: Dir) -> None:
+def _search_dir(result: "Scan", d: "Dir") -> None:
     """search_dir: key the files of one directory, one winner per soname."""
     machine, root = result.machine, result.root
     hwcap = machine.path_hwcap(d.path) if d.hwcaps is None else 0
@@ -475,7 +474,7 @@ def _search_dir(result: Scan, d: Dir) -> None:
                                     file=f"{d.path}/{lib.name}"))
 
 
-def classify_file(real: str, name: str, machine: Machine) -> Classified:
+def classify_file(real: str, name: str, machine: "Machine") -> "Classified":
     """process_file + process_elf_file: (flags, soname, info), or why the file is skipped."""
     try:
         fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
@@ -510,6 +509,8 @@ def classify_file(real: str, name: str, machine: Machine) -> Classified:
         return f"unreadable ELF ({e})"
     if info.type != _elf.ET_DYN:
         return f"not a shared object (e_type {info.type})"
+    if info.truncated:
+        return "truncated"
     flags = machine.flags(info)
     if flags is None:
         return (f"wrong architecture (class {info.elf_class}, machine {info.machine}): "
@@ -525,7 +526,7 @@ def _is_linker_script(head: bytes) -> bool:
 # -- order ------------------------------------------------------------------------------------
 
 
-def order(entries: list[Entry]) -> list[Entry]:
+def order(entries: "list[Entry]") -> "list[Entry]":
     """The entries in cache order.  add_to_cache inserts each entry after every entry that
     does not sort after it: the same as a stable sort of the entries in the order found."""
     import functools  # noqa: PLC0415 -- loaded by ctypes.util's patch anyway
@@ -533,7 +534,7 @@ def order(entries: list[Entry]) -> list[Entry]:
     return sorted(entries, key=functools.cmp_to_key(_compare))
 
 
-def _compare(e1: Entry, e2: Entry) -> int:
+def _compare(e1: "Entry", e2: "Entry") -> int:
     """elf/cache.c compare(): < 0 puts e1 first."""
     res = _ldcache.libcmp(e2.kb, e1.kb)
     if res == 0:

@@ -27,8 +27,6 @@ compatible copy), DF_1_NODEFLIB, LD_PRELOAD, and objects a running process has l
 already (the interpreter's own libc is also found on disk).
 """
 
-from __future__ import annotations
-
 import os
 import posixpath
 import stat
@@ -54,8 +52,8 @@ class SearchDir:
 
     __slots__ = ("element", "owner", "path", "source")
 
-    def __init__(self, path: str, source: str, owner: str | None = None, *,
-                 element: str | None = None) -> None:
+    def __init__(self, path: str, source: str, owner: "str | None" = None, *,
+                 element: "str | None" = None) -> None:
         self.path = path
         self.source = source
         self.owner = owner
@@ -84,10 +82,10 @@ class Found:
 
     __slots__ = ("error", "name", "only_in", "owner", "passed", "path", "source")
 
-    def __init__(self, name: str, path: str | None = None, source: str | None = None, *,
-                 owner: str | None = None, error: str | None = None,
-                 passed: tuple[tuple[str, str], ...] = (),
-                 only_in: tuple[str, str] | None = None) -> None:
+    def __init__(self, name: str, path: "str | None" = None, source: "str | None" = None, *,
+                 owner: "str | None" = None, error: "str | None" = None,
+                 passed: "tuple[tuple[str, str], ...]" = (),
+                 only_in: "tuple[str, str] | None" = None) -> None:
         self.name = name
         self.path = path
         self.source = source
@@ -97,7 +95,7 @@ class Found:
         self.only_in = only_in
 
     @property
-    def via(self) -> str | None:
+    def via(self) -> "str | None":
         """The source, with the object that named the directory: 'DT_RUNPATH of /x/y.so'."""
         if self.source in (RPATH, RUNPATH) and self.owner:
             return f"{self.source} of {self.owner}"
@@ -113,7 +111,7 @@ class Node:
 
     __slots__ = ("info", "loader", "needed", "path")
 
-    def __init__(self, path: str, info: _elf.ELFInfo, loader: Node | None) -> None:
+    def __init__(self, path: str, info: "_elf.ELFInfo", loader: "Node | None") -> None:
         self.path = path
         self.info = info
         self.loader = loader  # the object whose DT_NEEDED brought this one in; glibc's l_loader
@@ -125,7 +123,7 @@ class Walk:
 
     __slots__ = ("missing", "name", "objects", "top", "truncated")
 
-    def __init__(self, name: str, top: Found) -> None:
+    def __init__(self, name: str, top: "Found") -> None:
         self.name = name
         self.top = top
         self.objects: tuple[Node, ...] = ()
@@ -137,7 +135,7 @@ class Walk:
         return self.top.path is not None and not self.missing and not self.truncated
 
     @property
-    def problem(self) -> str | None:
+    def problem(self) -> "str | None":
         """One line: why loading fails, or None."""
         if self.top.path is None:
             return f"{self.name}: {self.top.error}"
@@ -167,7 +165,7 @@ def _is_dst(text: str, ref: str) -> int:
     return len(ref) + 2 if curly else len(ref)
 
 
-def dst_lib(*, root: str, bits: int, triplet: str | None) -> str:
+def dst_lib(*, root: str, bits: int, triplet: "str | None") -> str:
     """$LIB: glibc's DL_DST_LIB, the name of its slibdir under /.  Debian patches it to
     'lib/<triplet>' (its ld.so shows /x/$LIB as /x/lib/x86_64-linux-gnu in LD_DEBUG);
     elsewhere it is 'lib64' on 64-bit, 'lib' on 32-bit.  Debian is recognised by the
@@ -178,9 +176,9 @@ def dst_lib(*, root: str, bits: int, triplet: str | None) -> str:
     return "lib64" if bits == 64 else "lib"
 
 
-def substitute(element: str, *, origin: str | None, lib: str, platform: str | None,
-               secure: bool = False, trusted: Sequence[str] = (),
-               executable: bool = False) -> str | None:
+def substitute(element: str, *, origin: "str | None", lib: str, platform: "str | None",
+               secure: bool = False, trusted: "Sequence[str]" = (),
+               executable: bool = False) -> "str | None":
     """One path element with its tokens replaced, as glibc's _dl_dst_substitute; None when
     a token has no value, and the element is dropped.
 
@@ -219,7 +217,7 @@ def substitute(element: str, *, origin: str | None, lib: str, platform: str | No
     return result
 
 
-def _is_trusted(path: str, trusted: Sequence[str]) -> bool:
+def _is_trusted(path: str, trusted: "Sequence[str]") -> bool:
     """glibc is_trusted_path_normalize(): *path*, normalised, lies in a system dir."""
     if not path:
         return False
@@ -227,7 +225,7 @@ def _is_trusted(path: str, trusted: Sequence[str]) -> bool:
     return any(norm.startswith(d.rstrip("/") + "/") for d in trusted)
 
 
-def _musl_substitute(text: str, origin: str | None) -> str | None:
+def _musl_substitute(text: str, origin: "str | None") -> "str | None":
     """musl fixup_rpath(): $ORIGIN and ${ORIGIN} only; any other '$' drops the whole list."""
     at = text.find("$")
     while at != -1:
@@ -242,12 +240,13 @@ def _musl_substitute(text: str, origin: str | None) -> str | None:
 # -- the search path of one requester ----------------------------------------------------------
 
 
-def search_path(info: _elf.ELFInfo | None, path: str | None, *, root: str = "/",
-                environ: Mapping[str, str] | None = None,
-                chain: Sequence[tuple[_elf.ELFInfo, str]] = (),
-                executable: tuple[_elf.ELFInfo, str] | None = None,
-                musl_arch: str | None = None, secure: bool = False,
-                platform: str | None = None, bits: int | None = None) -> tuple[SearchDir, ...]:
+def search_path(info: "_elf.ELFInfo | None", path: "str | None", *, root: str = "/",
+                environ: "Mapping[str, str] | None" = None,
+                chain: "Sequence[tuple[_elf.ELFInfo, str]]" = (),
+                executable: "tuple[_elf.ELFInfo, str] | None" = None,
+                musl_arch: "str | None" = None, secure: bool = False,
+                platform: "str | None" = None, bits: "int | None" = None
+                ) -> "tuple[SearchDir, ...]":
     """The places glibc's (or musl's) loader tries, in order, for a name that the object
     *info* at *path* (inside *root*) asks for: its DT_NEEDED or its dlopen().
 
@@ -269,8 +268,8 @@ def search_path(info: _elf.ELFInfo | None, path: str | None, *, root: str = "/",
     system = _ldpaths.loader_dirs(root=root, bits=bits, triplet=triplet)
     lib = dst_lib(root=root, bits=bits, triplet=triplet)
 
-    def expand(text: str, who: tuple[_elf.ELFInfo, str] | None, source: str,
-               sep: str = ":") -> list[SearchDir]:
+    def expand(text: str, who: "tuple[_elf.ELFInfo, str] | None", source: str,
+               sep: str = ":") -> "list[SearchDir]":
         origin = _origin(who[1], root) if who else None
         is_exe = who is not None and executable is not None and who[1] == executable[1]
         out: list[SearchDir] = []
@@ -307,11 +306,11 @@ def search_path(info: _elf.ELFInfo | None, path: str | None, *, root: str = "/",
     return tuple(out)
 
 
-def _musl_search_path(requester: tuple[_elf.ELFInfo, str] | None, *, root: str,
-                      environ: Mapping[str, str],
-                      chain: Sequence[tuple[_elf.ELFInfo, str]],
-                      executable: tuple[_elf.ELFInfo, str] | None, arch: str,
-                      secure: bool) -> tuple[SearchDir, ...]:
+def _musl_search_path(requester: "tuple[_elf.ELFInfo, str] | None", *, root: str,
+                      environ: "Mapping[str, str]",
+                      chain: "Sequence[tuple[_elf.ELFInfo, str]]",
+                      executable: "tuple[_elf.ELFInfo, str] | None", arch: str,
+                      secure: bool) -> "tuple[SearchDir, ...]":
     out: list[SearchDir] = []
     if not secure:
         out += [SearchDir(d, LD_LIBRARY_PATH) for d in _ldpaths.ld_library_path(
@@ -378,9 +377,9 @@ class Loader:
     *executable*, a path inside the root, adds the main program's DT_RPATH.
     """
 
-    def __init__(self, root: str = "/", environ: Mapping[str, str] | None = None, *,
-                 native: _elf.ELFInfo | None = None, executable: str | None = None,
-                 secure: bool = False, platform: str | None = None) -> None:
+    def __init__(self, root: str = "/", environ: "Mapping[str, str] | None" = None, *,
+                 native: "_elf.ELFInfo | None" = None, executable: "str | None" = None,
+                 secure: bool = False, platform: "str | None" = None) -> None:
         self.root = root
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
         if native is None:
@@ -402,16 +401,16 @@ class Loader:
 
     # -- public --------------------------------------------------------------------------
 
-    def search_path(self, info: _elf.ELFInfo | None, path: str | None,
-                    chain: Sequence[tuple[_elf.ELFInfo, str]] = ()) -> tuple[SearchDir, ...]:
+    def search_path(self, info: "_elf.ELFInfo | None", path: "str | None",
+                    chain: "Sequence[tuple[_elf.ELFInfo, str]]" = ()) -> "tuple[SearchDir, ...]":
         """search_path() for this root, environment and executable."""
         return search_path(info, path, root=self.root, environ=self.environ, chain=chain,
                            executable=self.executable, musl_arch=self.musl_arch,
                            secure=self.secure, platform=self.platform,
                            bits=self._bits(info))
 
-    def find(self, name: str, requester: tuple[_elf.ELFInfo, str] | None = None,
-             chain: Sequence[tuple[_elf.ELFInfo, str]] = ()) -> Found:
+    def find(self, name: str, requester: "tuple[_elf.ELFInfo, str] | None" = None,
+             chain: "Sequence[tuple[_elf.ELFInfo, str]]" = ()) -> "Found":
         """Where the loader finds *name* asked for by *requester* (None: a dlopen() from
         code without DT_RPATH or DT_RUNPATH, such as CPython's _ctypes on Debian)."""
         abi = requester[0] if requester else self.native
@@ -451,7 +450,7 @@ class Loader:
             f"{p} ({w})" for p, w in passed) if passed else "")
         return Found(name, error=why, passed=tuple(passed), only_in=self._only_in(name, abi))
 
-    def walk(self, name: str) -> Walk:
+    def walk(self, name: str) -> "Walk":
         """dlopen(name) from the interpreter: the object and everything it needs, found
         breadth first; each name is loaded once, as glibc reuses a loaded object whose
         name or soname matches (_dl_lookup_map)."""
@@ -507,7 +506,7 @@ class Loader:
         walk.missing = tuple(missing)
         return walk
 
-    def cache(self) -> tuple[_ldcache.Cache | None, str]:
+    def cache(self) -> "tuple[_ldcache.Cache | None, str]":
         """The root's ld.so.cache, or None and why."""
         if self._cache is None:
             host = _ldpaths.host_path(self.root, LD_SO_CACHE)
@@ -530,11 +529,11 @@ class Loader:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _bits(self, info: _elf.ELFInfo | None) -> int:
+    def _bits(self, info: "_elf.ELFInfo | None") -> int:
         ref = info or self.native
         return 32 if ref is not None and ref.elf_class == _elf.ELFCLASS32 else 64
 
-    def _from_cache(self, name: str, abi: _elf.ELFInfo | None) -> str | None:
+    def _from_cache(self, name: str, abi: "_elf.ELFInfo | None") -> "str | None":
         """_dl_load_cache_lookup: the first entry for *name* whose flags the loader accepts;
         entries of glibc-hwcaps subdirs are left out (see the module docstring)."""
         if self.musl_arch is not None:
@@ -550,7 +549,7 @@ class Loader:
                 return entry.value
         return None
 
-    def _only_in(self, name: str, abi: _elf.ELFInfo | None) -> tuple[str, str] | None:
+    def _only_in(self, name: str, abi: "_elf.ELFInfo | None") -> "tuple[str, str] | None":
         if self.musl_arch is not None:
             return None
         for directory, origin in _ldpaths.conf_dirs(root=self.root):
@@ -559,7 +558,7 @@ class Loader:
                 return candidate, origin
         return None
 
-    def _read(self, path: str) -> _elf.ELFInfo | str:
+    def _read(self, path: str) -> "_elf.ELFInfo | str":
         """The ELF header of *path* inside the root, or why it cannot be read: 'absent' for
         what the loader skips silently (ENOENT, EACCES, ENOTDIR), else the error."""
         cached = self._elf.get(path)
@@ -584,7 +583,7 @@ class Loader:
         self._elf[path] = result
         return result
 
-    def _verify(self, path: str, abi: _elf.ELFInfo | None) -> tuple[str, str]:
+    def _verify(self, path: str, abi: "_elf.ELFInfo | None") -> "tuple[str, str]":
         """glibc open_verify(): ('ok', ''), ('absent', ''), ('skip', why) for a file of
         another class or machine, or ('fatal', why), which ends the search."""
         info = self._read(path)
@@ -603,7 +602,7 @@ class Loader:
             return "fatal", f"{path}: cannot load: e_type {info.type}"
         return "ok", ""
 
-    def _file_id(self, path: str) -> tuple[int, int] | str:
+    def _file_id(self, path: str) -> "tuple[int, int] | str":
         host = _ldpaths.host_path(self.root, path)
         try:
             st = os.stat(host)  # type: ignore[arg-type]  # None raises TypeError
@@ -612,8 +611,8 @@ class Loader:
         return st.st_dev, st.st_ino
 
 
-def walk(name: str, *, root: str = "/", environ: Mapping[str, str] | None = None,
-         native: _elf.ELFInfo | None = None) -> Walk:
+def walk(name: str, *, root: str = "/", environ: "Mapping[str, str] | None" = None,
+         native: "_elf.ELFInfo | None" = None) -> "Walk":
     """Loader(root, environ, native=native).walk(name)."""
     return Loader(root, environ, native=native).walk(name)
 

@@ -19,8 +19,6 @@ everything it was read from, so a library installed while the process runs is fo
 the next call.
 """
 
-from __future__ import annotations
-
 import os
 
 from . import _elf, _ldcache, _ldpaths, _ldscan
@@ -35,6 +33,8 @@ if TYPE_CHECKING:
 
     Trace = Optional[List[Step]]
     Index = Dict[str, Tuple[str, ...]]
+    # the conf files read with their stat signatures, and the dirs they name
+    Conf = Tuple[Tuple[Tuple[str, Optional[Tuple[int, ...]]], ...], Tuple[Tuple[str, str], ...]]
 
 # musl's dlopen() hands out its own libc for lib{c,m,pthread,...}.* (ldso/dynlink.c).
 _MUSL_LIBC_NAMES = frozenset(("c", "m", "pthread", "rt", "dl", "util", "xnet", "crypt"))
@@ -45,8 +45,8 @@ _INDEX_AFTER = 2  # a directory's second lookup builds its per-name index
 class Search:
     """The part of a Resolver that reads directories; one per Resolver."""
 
-    def __init__(self, root: str, native: Native, environ: dict[str, str] | None,
-                 callers: Callers = (None, (), None), secure: bool | None = None) -> None:
+    def __init__(self, root: str, native: "Native", environ: "dict[str, str] | None",
+                 callers: "Callers" = (None, (), None), secure: "bool | None" = None) -> None:
         self.root = root
         self.environ = environ  # None: os.environ at each call
         self.callers = callers  # the caller, its loader chain, the executable (_resolve.Caller)
@@ -54,8 +54,7 @@ class Search:
         self.native = native
         self.musl = native.musl_arch
         self.machine = _ldscan.Machine(triplet=_ldpaths.multiarch()).for_root(self.root)
-        self._conf: tuple[tuple[tuple[str, tuple[int, ...] | None], ...],
-                          tuple[tuple[str, str], ...]] | None = None
+        self._conf: Conf | None = None
         self._listings: dict[str, tuple[tuple[int, ...] | None, str | Index, int]] = {}
         self._classified: dict[str, tuple[tuple[int, ...] | None, _ldscan.Classified]] = {}
         self._misses: tuple[tuple[object, ...], tuple[str, ...], frozenset[str]] = (
@@ -65,7 +64,7 @@ class Search:
 
     # -- the answer -------------------------------------------------------------------------
 
-    def find(self, name: str, trace: Trace) -> tuple[str | None, bool]:
+    def find(self, name: str, trace: "Trace") -> "tuple[str | None, bool]":
         """(answer, whether it may be remembered) for a name the cache did not answer."""
         if self.musl is not None and name in _MUSL_LIBC_NAMES:
             return self._musl_libc(trace), True
@@ -99,7 +98,7 @@ class Search:
         self._misses = (before, before_watch, names | {name})
         return None, True
 
-    def find_rpath(self, name: str, trace: Trace) -> tuple[str | None, bool]:
+    def find_rpath(self, name: str, trace: "Trace") -> "tuple[str | None, bool]":
         """(answer, whether it may be remembered) from the DT_RPATH dirs glibc searches
         before anything else for the caller's dlopen(): the first dir holding a match."""
         before = self.caller_dirs()[0]
@@ -116,7 +115,7 @@ class Search:
                               f"no usable {prefix}* file"))
         return None, True
 
-    def loaded_copy(self, soname: str, value: str, trace: Trace) -> None:
+    def loaded_copy(self, soname: str, value: str, trace: "Trace") -> None:
         """For --explain: when the loader, asked for *soname* by the caller, finds a copy
         before the cache's *value* (in DT_RPATH, LD_LIBRARY_PATH or DT_RUNPATH), add a
         step "loaded" naming it: that copy is what CDLL loads."""
@@ -135,14 +134,14 @@ class Search:
                           f"CDLL({soname!r}) loads this copy, found before {value}: "
                           f"{found.via}", key=soname))
 
-    def _first(self, scan: _ldscan.Scan, prefix: str, trace: Trace, source: str, *,
+    def _first(self, scan: "_ldscan.Scan", prefix: str, trace: "Trace", source: str, *,
                first_dir: bool = False,
-               labels: dict[str, tuple[str, str]] | None = None) -> _ldscan.Entry | None:
+               labels: "dict[str, tuple[str, str]] | None" = None) -> "_ldscan.Entry | None":
         """The first entry, in cache order, whose key starts with *prefix* and whose flags
         fit; with *first_dir*, only from the first directory that has one (the loader's
         order for LD_LIBRARY_PATH, DT_RPATH, DT_RUNPATH and musl's path).  *labels* gives
         the trace's source for a directory, and which entry named it."""
-        def label(directory: str) -> tuple[str, str]:
+        def label(directory: str) -> "tuple[str, str]":
             if not labels:
                 return source, ""
             return labels.get(directory) or labels.get(
@@ -188,7 +187,7 @@ class Search:
                                   flags=entry.flags))
         return fitting[0] if fitting else None
 
-    def _answer(self, entry: _ldscan.Entry, trace: Trace, source: str) -> str:
+    def _answer(self, entry: "_ldscan.Entry", trace: "Trace", source: str) -> str:
         """The entry's key when the loader finds that name by itself, else a path CDLL can
         open: the soname link when it exists, the file found when it does not."""
         key, directory = entry.key, entry.directory
@@ -204,7 +203,7 @@ class Search:
             trace.append(Step(source, entry.file, "taken", answer, key=key, flags=entry.flags))
         return answer
 
-    def _base(self, entry: _ldscan.Entry) -> str:
+    def _base(self, entry: "_ldscan.Entry") -> str:
         """The directory the loader searches that holds *entry* (glibc-hwcaps and legacy
         hwcap subdirectories are searched as part of their parent)."""
         directory = entry.directory
@@ -217,7 +216,7 @@ class Search:
             directory = head
         return directory
 
-    def _musl_libc(self, trace: Trace) -> str:
+    def _musl_libc(self, trace: "Trace") -> str:
         info = self.native.info
         answer = os.path.basename(info.interp or "") if info else f"ld-musl-{self.musl}.so.1"
         if trace is not None:
@@ -226,13 +225,13 @@ class Search:
 
     # -- what it reads ------------------------------------------------------------------------
 
-    def _scan(self, lines: Iterable[tuple[str, str]], prefix: str, *,
-              builtin: bool) -> _ldscan.Scan:
+    def _scan(self, lines: "Iterable[tuple[str, str]]", prefix: str, *,
+              builtin: bool) -> "_ldscan.Scan":
         return _ldscan.scan(self.root, machine=self.machine, conf_lines=lines,
                             builtin=builtin, listing=lambda host: self._listing(host, prefix),
                             classify=self._classify)
 
-    def search_dirs(self) -> list[tuple[str, str]]:
+    def search_dirs(self) -> "list[tuple[str, str]]":
         """Where a name the cache does not answer is looked for, in order: the caller's
         DT_RPATH dirs (which come before the cache) first."""
         before, after = (self._caller_lines(d)[0] for d in self.caller_dirs())
@@ -254,7 +253,7 @@ class Search:
         host = _ldpaths.host_path(self.root, inside)
         return host is not None and os.path.isdir(host)
 
-    def configured_dirs(self) -> list[tuple[str, str]]:
+    def configured_dirs(self) -> "list[tuple[str, str]]":
         """Every dir named for the search, in order, before missing and repeated ones are
         dropped: the caller's DT_RPATH's, LD_LIBRARY_PATH's, the caller's DT_RUNPATH's,
         then ld.so.conf's and the built-in ones (glibc) or the musl path file's."""
@@ -265,7 +264,7 @@ class Search:
         return env + list(self._conf_lines()) + [
             (d, "default") for d in self.machine.builtin_dirs(self.root)]
 
-    def _env_dirs(self) -> list[tuple[str, str]]:
+    def _env_dirs(self) -> "list[tuple[str, str]]":
         environ = os.environ if self.environ is None else self.environ
         value = environ.get("LD_LIBRARY_PATH")
         dirs = _ldpaths.ld_library_path(value, musl=self.musl is not None)
@@ -273,7 +272,7 @@ class Search:
             dirs = tuple(os.path.abspath(d) for d in dirs)
         return [(d, "LD_LIBRARY_PATH") for d in dirs]
 
-    def _conf_lines(self) -> tuple[tuple[str, str], ...]:
+    def _conf_lines(self) -> "tuple[tuple[str, str], ...]":
         """ld.so.conf's dirs, parsed again when a file it was read from changes."""
         if self._conf is not None and all(_ldcache.signature(p) == s for p, s in self._conf[0]):
             return self._conf[1]
@@ -282,7 +281,7 @@ class Search:
         self._conf = (tuple((p, _ldcache.signature(p)) for p in dict.fromkeys(seen)), lines)
         return lines
 
-    def _listing(self, host: str, prefix: str) -> list[_ldscan.Dirent]:
+    def _listing(self, host: str, prefix: str) -> "list[_ldscan.Dirent]":
         """The entries of *host* that can key *prefix*: names that begin with it, and the
         legacy hwcap subdirectories glibc < 2.37 also reads."""
         sig = _ldcache.signature(host)
@@ -313,7 +312,7 @@ class Search:
         return [(n, _ldscan.kind_of(base + n)) for n in found]
 
     def _classify(self, real: str, name: str,
-                  machine: _ldscan.Machine) -> _ldscan.Classified:
+                  machine: "_ldscan.Machine") -> "_ldscan.Classified":
         sig = _ldcache.signature(real)
         cached = self._classified.get(real)
         if cached is not None and cached[0] == sig and sig is not None:
@@ -323,19 +322,19 @@ class Search:
         self._classified[real] = (sig, result)
         return result
 
-    def _classify_path(self, inside: str) -> _ldscan.Classified:
+    def _classify_path(self, inside: str) -> "_ldscan.Classified":
         host = _ldpaths.host_path(self.root, inside)
         if host is None:
             return "symlink leads out of the root"
         return self._classify(host, inside.rpartition("/")[2], self.machine)
 
-    def _info(self, inside: str) -> _elf.ELFInfo | None:
+    def _info(self, inside: str) -> "_elf.ELFInfo | None":
         found = self._classify_path(inside)
         return None if isinstance(found, str) else found[2]
 
     # -- the caller's DT_RPATH and DT_RUNPATH ---------------------------------------------
 
-    def caller_dirs(self) -> tuple[tuple[SearchDir, ...], tuple[SearchDir, ...]]:
+    def caller_dirs(self) -> "tuple[tuple[SearchDir, ...], tuple[SearchDir, ...]]":
         """The dirs the caller's dlopen() searches from DT_RPATH (before LD_LIBRARY_PATH
         and the cache) and from DT_RUNPATH (after LD_LIBRARY_PATH), in the loader's order,
         as _loader.search_path expands them; read once.  musl searches both after
@@ -368,8 +367,8 @@ class Search:
             self.secure = _loader.at_secure()
         return self.secure
 
-    def _caller_lines(self, dirs: Iterable[SearchDir]) -> tuple[
-            list[tuple[str, str]], dict[str, tuple[str, str]]]:
+    def _caller_lines(self, dirs: "Iterable[SearchDir]"
+                      ) -> "tuple[list[tuple[str, str]], dict[str, tuple[str, str]]]":
         """(dir, origin) lines for a scan, and for the trace each dir's source and which
         element of whose DT_RPATH/DT_RUNPATH named it.  An empty element is the current
         directory, and a relative one is relative to it (glibc opens them as they are)."""
@@ -385,7 +384,7 @@ class Search:
             labels.setdefault(path, (d.source, f", {d.source} entry {d.element!r} of {d.owner}"))
         return lines, labels
 
-    def loader_dirs(self) -> frozenset[str]:
+    def loader_dirs(self) -> "frozenset[str]":
         """Dirs the loader searches by itself: the caller's DT_RPATH and DT_RUNPATH dirs,
         LD_LIBRARY_PATH as it was at start-up, and its built-in system dirs (glibc) or the
         musl path file's dirs."""
@@ -402,13 +401,13 @@ class Search:
         return self._loader_dirs
 
     @staticmethod
-    def _bound(memo: dict[str, Any]) -> None:
+    def _bound(memo: "dict[str, Any]") -> None:
         if len(memo) > _MAX_MEMO:
             memo.clear()
 
     # -- what a miss depends on -------------------------------------------------------------
 
-    def _watched(self) -> tuple[str, ...]:
+    def _watched(self) -> "tuple[str, ...]":
         """Every path a miss was read from: the cache, the conf files, each dir configured
         (present or not) and its glibc-hwcaps dir if it has one, LD_LIBRARY_PATH's dirs."""
         root = self.root
@@ -439,7 +438,7 @@ class Search:
                 paths.append(hwcaps)
         return tuple(dict.fromkeys(paths))
 
-    def _world(self, watch: tuple[str, ...]) -> tuple[object, ...]:
+    def _world(self, watch: "tuple[str, ...]") -> "tuple[object, ...]":
         """A cheap fingerprint of *watch* (one stat per path) and LD_LIBRARY_PATH."""
         environ = os.environ if self.environ is None else self.environ
         value = environ.get("LD_LIBRARY_PATH")
@@ -456,7 +455,7 @@ class Search:
         return tuple(state)
 
 
-def _search_joined(joined: str, needle: str) -> list[str]:
+def _search_joined(joined: str, needle: str) -> "list[str]":
     """The names in a NUL-joined listing that begin with *needle* (which starts with NUL)."""
     out = []
     at = joined.find(needle)
@@ -469,7 +468,7 @@ def _search_joined(joined: str, needle: str) -> list[str]:
     return out
 
 
-def _index(joined: str) -> Index:
+def _index(joined: str) -> "Index":
     """lib<stem>.* names by stem (what lies between "lib" and the next dot), for a listing
     looked up more than once; legacy hwcap names under a key no file name can have."""
     index: dict[str, list[str]] = {}
@@ -483,7 +482,7 @@ def _index(joined: str) -> Index:
     return {k: tuple(v) for k, v in index.items()}
 
 
-def _startup_ld_library_path(root: str, musl: str | None) -> tuple[str, ...]:
+def _startup_ld_library_path(root: str, musl: "str | None") -> "tuple[str, ...]":
     """LD_LIBRARY_PATH as the loader saw it when this process started."""
     if root != "/":
         return ()

@@ -1,46 +1,25 @@
-"""Activate ctypes_shim, then run the sitecustomize this file shadows.
+"""ctypes_shim: activate, then run the sitecustomize this copy shadows (README: Activation)."""
+try:
+    import ctypes_shim._bootstrap.sitecustomize  # noqa: F401  (it never raises, and chains)
+except Exception:  # ctypes_shim is not importable: still run the sitecustomize we shadow
+    def _chain():
+        import os
+        import sys
+        from importlib.machinery import PathFinder
+        from importlib.util import module_from_spec
 
-Copy this file into a directory that comes first on PYTHONPATH (e.g. /app/site) with
-ctypes_shim importable (e.g. PYTHONPATH=/app/site:/app/deps).  It never raises: a missing
-or broken ctypes_shim leaves the interpreter as it was.  CTYPES_SHIM_DISABLE=1 opts out.
-"""
+        here = os.path.dirname(os.path.abspath(__file__))
+        rest = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
+        spec = PathFinder.find_spec("sitecustomize", rest)
+        if spec is not None and spec.loader is not None:
+            try:
+                spec.loader.exec_module(module_from_spec(spec))
+            except Exception as e:  # what site.execsitecustomize prints
+                sys.stderr.write("Error in sitecustomize; set PYTHONVERBOSE for traceback:\n"
+                                 "%s: %s\n" % (type(e).__name__, e))
 
-
-def _activate_and_chain():
-    import os
-    import sys
-
-    debug = os.environ.get("CTYPES_SHIM_DEBUG")
     try:
-        from ctypes_shim._activate import activate
-
-        activate("sitecustomize")
-    except Exception as e:
-        if debug:
-            sys.stderr.write("ctypes_shim: not activated: %r\n" % (e,))
-
-    # Run the sitecustomize we shadow (Debian ships one): hide our directory, import the
-    # next one, then put everything back (dd-trace's bootstrap does the same).
-    here = os.path.dirname(os.path.abspath(__file__))
-    ours = sys.modules.pop("sitecustomize", None)
-    saved = sys.path[:]
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
-    try:
-        import sitecustomize  # noqa: F401 -- the next one on sys.path, if any
-    except ImportError as e:
-        if e.name != "sitecustomize":
-            sys.stderr.write("Error in sitecustomize; set PYTHONVERBOSE for traceback:\n"
-                             "%s: %s\n" % (type(e).__name__, e))
-    except Exception as e:  # what site.execsitecustomize would print
-        sys.stderr.write("Error in sitecustomize; set PYTHONVERBOSE for traceback:\n"
-                         "%s: %s\n" % (type(e).__name__, e))
-    finally:
-        sys.path[:] = saved
-        chained = sys.modules.pop("sitecustomize", None)
-        if ours is not None:
-            sys.modules["sitecustomize"] = ours
-            ours.chained = chained
-
-
-_activate_and_chain()
-del _activate_and_chain
+        _chain()
+    except Exception:
+        pass
+    del _chain

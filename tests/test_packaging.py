@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from importlib import metadata
 
 import pytest
@@ -26,6 +27,17 @@ def test_wheel_ships_the_pth_and_typing_marker() -> None:
     for module in ("__init__", "__main__", "_activate", "_patch", "_resolve", "_elf",
                    "_ldcache", "_ldpaths", "_cli"):
         assert f"ctypes_shim/{module}.py" in files
+
+
+def test_wheel_ships_the_bootstrap_dir_and_pip_compiles_it() -> None:
+    """ctypes_shim/_bootstrap holds only sitecustomize.py (the dir goes on PYTHONPATH, so
+    anything else there would become a top-level module), and pip wrote its .pyc."""
+    files = installed_files()
+    boot = sorted(f for f in files if f.startswith("ctypes_shim/_bootstrap/"))
+    pyc = f"ctypes_shim/_bootstrap/__pycache__/sitecustomize.{sys.implementation.cache_tag}.pyc"
+    assert boot == [pyc, "ctypes_shim/_bootstrap/sitecustomize.py"]
+    top = os.path.dirname(os.path.dirname(os.path.abspath(ctypes_shim.__file__)))
+    assert os.path.isfile(os.path.join(top, pyc))
 
 
 def test_tests_run_against_the_installed_wheel() -> None:

@@ -21,12 +21,13 @@ from . import reference, run
 HERE = os.path.dirname(os.path.abspath(__file__))
 # kind -> cases; a root case runs glibc's ldconfig two to four times, so there are fewer
 SMOKE = {"elf": 4000, "cache": 4000, "conf": 600, "root": 300}
-ISSUE_10 = ("issue 10, found by this smoke after the redesign (seed 1, root cases 36 39 120 140 "
-            "144 157 169 178 221 of 300): a file named otherwise (libother.so.1) whose SONAME "
-            "is libgood.so.9 is keyed by glibc but never read by the scan; mutated or "
-            "truncated ELF files that glibc's ldconfig skips or keys under another name are "
-            "taken under their file name; a corrupt cache entry glibc's listing shows is "
-            "skipped")
+ISSUE_10 = ("seed 1, root cases 36 140 157 178 221 of 300 (39 120 144 169 fixed: truncated "
+            "files are skipped as glibc's readelflib.c does): 36, a file named otherwise "
+            "(libother.so.1) whose SONAME is libgood.so.9 and no soname link, the README's "
+            "documented limit; 140, inside one LD_LIBRARY_PATH dir the shim takes ldconfig's "
+            "first key (libgood.so.7) where the reference models `ld -l` (libgood.so -> .3); "
+            "157, a corrupt cache entry is skipped where glibc lists it; 178, 221, mutated ELF "
+            "files read differently (SONAME / keyed or not) from glibc")
 
 
 def _require_reference() -> None:
