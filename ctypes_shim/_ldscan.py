@@ -490,9 +490,11 @@ def classify_file(real: str, name: str, machine: "Machine") -> "Classified":
     if not stat.S_ISREG(st.st_mode):
         return "not a regular file"
     if st.st_size < (64 if sys.maxsize > 2**32 else 52):  # sizeof (ElfW(Ehdr))
-        if _is_linker_script(head):
-            return "linker script"
-        return "empty" if not st.st_size else "too small"
+        if not st.st_size:
+            return "empty"
+        if head[:4] != b"\x7fELF"[:len(head)]:  # (ldconfig is silent about these)
+            return "linker script" if _is_linker_script(head) else "not an ELF file"
+        return "too small"
     magic = int.from_bytes(head[:2], sys.byteorder)
     if magic in (0o413, 0o314) and not machine.only_libc6:  # a.out: libc4 (glibc <= 2.36)
         soname = name
@@ -519,8 +521,9 @@ def classify_file(real: str, name: str, machine: "Machine") -> "Classified":
 
 
 def _is_linker_script(head: bytes) -> bool:
-    """What ldconfig passes over silently as a GNU ld script (elf/readlib.c)."""
-    return b"GROUP" in head or b"GNU ld script" in head
+    """A GNU ld script (elf/readlib.c looks for GROUP and "GNU ld script"; INPUT(...)
+    scripts such as Debian's libcurses.so are named too, for --explain)."""
+    return b"GROUP" in head or b"GNU ld script" in head or b"INPUT" in head
 
 
 # -- order ------------------------------------------------------------------------------------
