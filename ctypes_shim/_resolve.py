@@ -382,23 +382,22 @@ def _debug(message: str) -> None:
         sys.stderr.write(f"ctypes_shim: {message}\n")
 
 
-def _finish_imports() -> None:
-    """Before fork(): wait for any other thread that is importing one of our modules (the
-    resolver imports _search, _loader, ... on first use).  The child would otherwise block
-    for ever on that module's import lock, held by a thread it does not have."""
+def _import_before_fork() -> None:
+    """Before fork(): finish importing every module a lookup may load lazily.  A child
+    forked while another thread is importing one of them would otherwise wait for ever on
+    that module's import lock, held by a thread the child does not have; once they are
+    all in sys.modules, the child never takes one of those locks.  Importing waits for a
+    thread that is importing the same module, so it cannot deadlock here."""
     try:
-        locks = sys.modules["_frozen_importlib"]._module_locks
-        for name, ref in list(locks.items()):
-            lock = ref() if name.startswith("ctypes_shim.") else None
-            if lock is not None:
-                lock.acquire()
-                lock.release()
-    except Exception:  # _DeadlockError, or an interpreter without these internals
+        import functools  # noqa: F401, PLC0415 -- _ldscan.order() imports it when it runs
+
+        from . import _ldpaths, _ldscan, _loader, _search, _trace  # noqa: F401, PLC0415
+    except Exception:  # a broken install: the child will see the same error
         return
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_finish_imports)
+    os.register_at_fork(before=_import_before_fork)
 
 _default: "Resolver | None" = None
 
