@@ -57,7 +57,7 @@ def glibc_version(root: str = "/") -> "tuple[int, int] | None":
         except OSError:
             continue
         for name in names:
-            found = _version_in(host + name)
+            found = _version_in(os.path.join(host, name))
             if found is not None:
                 return found
     return None

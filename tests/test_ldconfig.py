@@ -673,3 +673,16 @@ def test_write_json(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> Non
     assert report["entries"] == 1 and report["written"].endswith("/etc/ld.so.cache")
     assert report["dirs"][0] == {"path": "/opt/a", "origin": "/etc/ld.so.conf:1",
                                  "hwcaps": None}
+
+
+@pytest.mark.parametrize(("where", "version"), [
+    ("/usr/lib/x86_64-linux-gnu/libc.so.6", (2, 41)), ("/lib64/libc.so.6", (2, 41))])
+def test_glibc_version_of_a_root(tmp_path: object, where: str, version: tuple[int, int]) -> None:
+    """The rules follow the glibc in the root, read from its libc.so.6's version string."""
+    root = str(tmp_path)
+    _write(root, where, b"\x7fELF junk\0GNU C Library (Debian GLIBC 2.41-12) stable release "
+                        b"version 2.41.\0more")
+    if where.startswith("/usr/lib/"):
+        os.symlink("usr/lib", os.path.join(root, "lib"))  # usrmerge, as in debian13
+    assert _ldscan.glibc_version(root) == version
+    assert _ldscan.Machine(triplet="x86_64-linux-gnu").for_root(root).glibc == version
