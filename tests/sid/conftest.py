@@ -115,10 +115,11 @@ def sid_root(tmp_path_factory: pytest.TempPathFactory, shim_wheel: Path) -> Path
     except sidroot.SidrootError as e:
         unavailable(f"cannot build the sid root: {e}")
     for version in VERSIONS:
-        # The package with its dependencies (pyelftools, wrapt), plus what the in-root
-        # pytest run needs. Same wheels a build stage of that Python would pick.
+        # The package with its dependency (wrapt), plus what the in-root pytest run needs
+        # (pyelftools is the tests' reference reader, the package's `reference` extra).
+        # Same wheels a build stage of that Python would pick.
         _pip_target(root / deps(version).lstrip("/"), version, str(shim_wheel), "pytest",
-                    "hypothesis")
+                    "hypothesis", "pyelftools")
         made = sidchroot.run(str(root), [python(version), "-m", "venv", "--without-pip",
                                          venv(version)])
         assert made.rc == 0, made.stderr
@@ -131,7 +132,8 @@ def sid_root(tmp_path_factory: pytest.TempPathFactory, shim_wheel: Path) -> Path
     # reliability tests read REPO/ctypes_shim and REPO/sitecustomize_template).
     src = root / "src"
     src.mkdir()
-    ignore = shutil.ignore_patterns("__pycache__", "distroless", "sid", ".hypothesis")
+    ignore = shutil.ignore_patterns("__pycache__", "distroless", "sid", "containers",
+                                    ".hypothesis")
     for name in ("tests", "ctypes_shim", "sitecustomize_template"):
         shutil.copytree(REPO / name, src / name, ignore=ignore)
     for name in ("pyproject.toml", "ctypes_shim.pth"):
