@@ -14,6 +14,8 @@ Left out, with the reason:
   ldconfig is compared by test_sid_ldconfig.py, difference by difference;
 - ``agents`` tests: OpenTelemetry and ddtrace from PyPI, on python3.11 only (tox env agents);
 - test_packaging.py: checks tox's install of the wheel, not an interpreter;
+- test_activate.py::test_bootstrap_is_read_from_its_pyc (runs pip, which the root lacks) and
+  test_reliability_roots.py::test_unreadable_files_and_dirs_as_nobody (runs setpriv);
 - test_activate.py::test_off_linux_leaves_ctypes_alone: it fakes sys.platform = "darwin",
   and Debian's libpython3.1x-stdlib ships no ctypes/macholib, so stock ctypes.util itself
   fails to import there (ModuleNotFoundError: ctypes.macholib), shim or not;
@@ -28,7 +30,10 @@ import pytest
 from sidchroot import BASE_ENV, run
 from sidlayout import VERSIONS, deps, python
 
-DESELECT = ("tests/test_activate.py::test_off_linux_leaves_ctypes_alone",)
+DESELECT = ("tests/test_activate.py::test_off_linux_leaves_ctypes_alone",
+            # the root has no pip (it installs the wheel) and no setpriv (util-linux)
+            "tests/test_activate.py::test_bootstrap_is_read_from_its_pyc",
+            "tests/test_reliability_roots.py::test_unreadable_files_and_dirs_as_nobody")
 IGNORE = ("tests/test_packaging.py",)
 
 
