@@ -7,7 +7,8 @@ class Step:
 
     Outcomes: "taken" (the answer), "candidate", "superseded", "skipped", "none"
     (the source had nothing), "unusable" (the source could not be read), "rejected"
-    (not a library name), "error".
+    (not a library name), "loaded" (the interpreter's own copy CDLL loads instead of the
+    file the answer names), "error".
     """
 
     __slots__ = ("detail", "flags", "key", "outcome", "source", "subject")
