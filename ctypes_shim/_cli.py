@@ -766,22 +766,15 @@ def _libc(root: str, resolver: Resolver) -> dict[str, Any]:
     if native.musl_arch is not None:
         loader = native.info.interp if native.info else None
         return {"name": "musl", "version": _musl_version(root, loader), "path": loader}
-    if root == "/":
-        try:
-            text = os.confstr("CS_GNU_LIBC_VERSION")
-        except (ValueError, OSError):
-            text = None
-        if text and text.startswith("glibc "):
-            return {"name": "glibc", "version": text.split()[1], "path": None,
-                    "from": "os.confstr('CS_GNU_LIBC_VERSION')"}
-    trace: list[_trace.Step] = []
-    resolver.lookup("c", trace=trace)
-    taken = [t.subject for t in trace if t.outcome == "taken" and "/" in t.subject]
-    if not taken:
-        return {"name": None, "version": None, "path": None}
-    version = _glibc_version(resolver.root, taken[-1])
-    return {"name": "glibc" if version else None, "version": version, "path": taken[-1],
-            "from": "the libc file"}
+    from . import _ldpaths, _ldscan  # noqa: PLC0415
+
+    release = _ldscan.glibc_release(root)
+    if release is None:  # a libc.so.6 that names no glibc release, or none at all
+        path = _ldpaths.libc_path(root=root, triplet=_ldpaths.multiarch())
+        return {"name": None, "version": None, "path": path}
+    version, path = release
+    return {"name": "glibc", "version": version, "path": path,
+            "from": "os.confstr('CS_GNU_LIBC_VERSION')" if path is None else "the libc file"}
 
 
 def _read_head(root: str, path: str, size: int) -> bytes:
@@ -795,14 +788,6 @@ def _read_head(root: str, path: str, size: int) -> bytes:
             return f.read(size)
     except OSError:
         return b""
-
-
-def _glibc_version(root: str, path: str) -> str | None:
-    import re  # noqa: PLC0415
-
-    data = _read_head(root, path, 8 << 20)
-    m = re.search(rb"GNU C Library [^\n\0]*? version (\d+\.\d+(?:\.\d+)?)", data)
-    return m.group(1).decode() if m else None
 
 
 def _musl_version(root: str, loader: str | None) -> str | None:

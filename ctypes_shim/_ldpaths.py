@@ -89,9 +89,16 @@ def multiarch() -> "str | None":
     return _TRIPLETS.get((os.uname().machine, bits))
 
 
-def _libc_dirs(triplet: "str | None") -> "tuple[str, ...]":
-    return ((f"/lib/{triplet}", f"/usr/lib/{triplet}") if triplet else ()) + (
+def libc_path(*, root: str = "/", triplet: "str | None" = None) -> "str | None":
+    """Where the root's libc.so.6 lies (a path inside *root*), or None: the multiarch dirs
+    first, then /lib64, /usr/lib64, /lib, /usr/lib."""
+    dirs = ((f"/lib/{triplet}", f"/usr/lib/{triplet}") if triplet else ()) + (
         "/lib64", "/usr/lib64", "/lib", "/usr/lib")
+    for directory in dirs:
+        host = host_path(root, directory + "/libc.so.6")
+        if host is not None and os.path.exists(host):
+            return directory + "/libc.so.6"
+    return None
 
 
 def multiarch_layout(*, root: str = "/", triplet: "str | None" = None) -> bool:
@@ -102,10 +109,9 @@ def multiarch_layout(*, root: str = "/", triplet: "str | None" = None) -> bool:
     """
     if not triplet:
         return False
-    for directory in _libc_dirs(triplet):
-        host = host_path(root, directory + "/libc.so.6")
-        if host is not None and os.path.exists(host):
-            return "/" + triplet in directory
+    found = libc_path(root=root, triplet=triplet)
+    if found is not None:
+        return found.startswith((f"/lib/{triplet}/", f"/usr/lib/{triplet}/"))
     if root != "/":
         return multiarch_layout(triplet=triplet)
     return True  # no libc.so.6 anywhere we know: a Debian-style default

@@ -39,41 +39,36 @@ GLIBC_2_37 = (2, 37)  # b78ff5a25d: no legacy hwcaps; 8ee878592c: only libc6, no
 GLIBC_2_39 = (2, 39)  # 2aa0974d25, cfb5a97a93: skip_dso_based_on_name (package managers)
 
 
-def glibc_version(root: str = "/") -> "tuple[int, int] | None":
-    """The version of the glibc in *root*, from its libc.so.6 (the running one for "/")."""
+def glibc_release(root: str = "/") -> "tuple[str, str | None] | None":
+    """The version of the glibc in *root* as it names itself ("2.41"), and the libc.so.6 it
+    was read from (a path inside *root*; None for the running glibc, which "/" asks)."""
     if root == "/":
         try:
             text = os.confstr("CS_GNU_LIBC_VERSION") or ""
         except (OSError, ValueError):
             text = ""
         if text.startswith("glibc "):
-            return _version(text[6:])
-    for directory in ("/lib/", "/usr/lib/", "/lib64/", "/usr/lib64/"):
-        host = _ldpaths.host_path(root, directory)
-        if host is None:
-            continue
-        try:
-            names = [d + "/libc.so.6" for d in os.listdir(host) if "-linux-" in d] + ["libc.so.6"]
-        except OSError:
-            continue
-        for name in names:
-            found = _version_in(os.path.join(host, name))
-            if found is not None:
-                return found
-    return None
+            return text[6:], None
+    path = _ldpaths.libc_path(root=root, triplet=_ldpaths.multiarch())
+    host = _ldpaths.host_path(root, path) if path is not None else None
+    found = _release_in(host) if host is not None else None
+    return (found, path) if found else None
 
 
-def _version(text: str) -> "tuple[int, int] | None":
-    parts = text.split(".")
+def glibc_version(root: str = "/") -> "tuple[int, int] | None":
+    """(major, minor) of the glibc in *root* (glibc_release)."""
+    release = glibc_release(root)
+    if release is None:
+        return None
+    parts = release[0].split(".")
     try:
         return int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)
     except (IndexError, ValueError):
         return None
 
 
-def _version_in(path: str) -> "tuple[int, int] | None":
+def _release_in(path: str) -> "str | None":
     """The "release version X.Y" that glibc's libc.so.6 prints about itself."""
-    needle = b"stable release version "
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return None
@@ -81,6 +76,7 @@ def _version_in(path: str) -> "tuple[int, int] | None":
             data = f.read(16 * 1024 * 1024)
     except OSError:
         return None
+    needle = b"stable release version "
     at = data.find(needle)
     if at < 0:
         needle = b"release version "
@@ -88,7 +84,9 @@ def _version_in(path: str) -> "tuple[int, int] | None":
     if at < 0:
         return None
     end = data.find(b"\0", at)
-    return _version(data[at + len(needle):end].decode("ascii", "replace").rstrip("."))
+    words = data[at + len(needle):end].decode("ascii", "replace").split()
+    text = words[0].rstrip(".") if words else ""
+    return text if text[:1].isdigit() else None
 
 
 class Machine:
